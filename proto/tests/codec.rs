@@ -307,7 +307,8 @@ fn encoder_refuses_what_the_peer_would_refuse() {
 #[test]
 fn bad_headers_give_typed_errors() {
     let mut dec = Decoder::new(DecoderConfig::default());
-    let cases: [(&[u8], fn(&DecodeError) -> bool); 5] = [
+    type Expect = fn(&DecodeError) -> bool;
+    let cases: [(&[u8], Expect); 5] = [
         (&[], |e| matches!(e, DecodeError::Empty)),
         (&[0x08], |e| {
             matches!(e, DecodeError::ReservedFlags { flags: 0x08 })

@@ -270,12 +270,13 @@ pub(crate) fn valid() -> Vec<Valid> {
                     device_name: "pixel-8".into(),
                     ..Default::default()
                 }),
+                resume_seq: 0,
             }),
         ),
     ));
     v.push(one(
         "welcome_resumed",
-        "Gateway resumes the session: it holds client frames up to seq 96; the client resends from 97.",
+        "Gateway resumes the session: it holds client frames up to seq 96 (the client resends from 97) and resends its own from 4212, right after the client's last.",
         env(0, 0, 0, Body::Welcome(Welcome {
             version: 1,
             server_name: "devtail-gateway/0.1.0".into(),
@@ -292,6 +293,7 @@ pub(crate) fn valid() -> Vec<Valid> {
                 device_name: "laptop".into(),
                 ..Default::default()
             }),
+            resume_seq: 4212,
         })),
     ));
     v.push(one(

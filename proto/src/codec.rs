@@ -25,6 +25,9 @@ pub const STREAM_COMPRESS_THRESHOLD: usize = 48;
 /// chunk under ~256 B does not compress (zstd's frame header eats the gain).
 pub const FRAME_COMPRESS_THRESHOLD: usize = 256;
 
+/// Most a stream decoder reserves ahead of received bytes for a frame still arriving.
+const RESERVE_AHEAD: usize = 64 << 10; // 64 KiB: one QUIC read's worth
+
 /// How an [`Encoder`] compresses, chosen from what the peer can decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompressionPolicy {
@@ -392,8 +395,9 @@ impl Decoder {
             });
         }
         if buf.len() < LENGTH_PREFIX_LEN + len {
-            // Let the caller's next read fill the frame in one go.
-            buf.reserve(LENGTH_PREFIX_LEN + len - buf.len());
+            // Make room for the rest, but only a bounded step ahead of bytes that have really
+            // arrived: a peer declaring big frames and then stalling must not pin memory.
+            buf.reserve((LENGTH_PREFIX_LEN + len - buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         buf.advance(LENGTH_PREFIX_LEN);

@@ -1,6 +1,17 @@
-//! devtail-client: connect to a devtail gateway, reconnect and resume, open channels.
+//! devtail-client: connect to a devtail gateway and use its terminals.
 //!
-//! The library the `devtail` CLI, the end-to-end tests and the load tester share. Frames are
-//! encoded and decoded by [`devtail_proto`]'s codec.
+//! The library the `devtail` CLI, the end-to-end tests and the load tester share:
+//! [`Client::connect`] does the handshake; [`Client::open_terminal`] and [`Client::attach`]
+//! give a [`Terminal`] to write to and read events from; [`Client::sessions`] lists what runs.
+//! A reader task routes incoming frames to channels (bounded: a terminal nobody reads stops
+//! being read from the socket, which stops the gateway reading its PTY); a writer task numbers,
+//! acknowledges, compresses and sends.
 
+mod connection;
+mod terminal;
+mod url;
+
+pub use connection::{Client, ClientError, ConnectOptions, FrameTap, TapDirection};
 pub use devtail_proto as proto;
+pub use terminal::{Terminal, TerminalEvent, TerminalWriter};
+pub use url::{DEFAULT_PORT, GatewayUrl, Scheme};

@@ -1,7 +1,195 @@
 //! devtail-gateway: the daemon on the developer's machine.
 //!
-//! It will own the transports (WebSocket, QUIC), sessions, terminals, agent runs, files, git,
-//! auth and the Tailscale direct mode. Everything it puts on the wire goes through
+//! It owns the transports ([`transport`]: WebSocket today, QUIC next), the connections and their
+//! channels (`session`), [`terminal`]s that outlive connections, and device [`auth`]. Agent
+//! runs, files, git and the Tailscale direct mode join them. Everything on the wire goes through
 //! [`devtail_proto`]'s codec; this crate adds the IO around it.
 
+pub mod auth;
+pub(crate) mod session;
+pub mod terminal;
+pub mod transport;
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
 pub use devtail_proto as proto;
+
+use auth::TokenStore;
+use proto::v1::ErrorCode;
+use terminal::Terminals;
+
+/// Default address: loopback only, the port devtail uses everywhere.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8722";
+
+/// Default cap on simultaneous connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// Settings of a running gateway.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (TCP for WebSocket).
+    pub listen: SocketAddr,
+    /// Root directory that terminals start in and file paths are confined to.
+    pub workspace: PathBuf,
+    /// Directory for tokens and other state.
+    pub state_dir: PathBuf,
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+}
+
+/// The gateway's shared state: what every connection task sees.
+#[derive(Debug)]
+pub struct Gateway {
+    config: Config,
+    /// Canonical workspace root.
+    workspace: PathBuf,
+    tokens: Mutex<TokenStore>,
+    /// Live terminals.
+    pub terminals: Arc<Terminals>,
+}
+
+impl Gateway {
+    /// Creates the gateway state. The workspace must exist.
+    pub fn new(config: Config, tokens: TokenStore) -> std::io::Result<Arc<Self>> {
+        let workspace = config.workspace.canonicalize().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("workspace {}: {e}", config.workspace.display()),
+            )
+        })?;
+        Ok(Arc::new(Self {
+            config,
+            workspace,
+            tokens: Mutex::new(tokens),
+            terminals: Arc::new(Terminals::default()),
+        }))
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The workspace root, resolved.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The device name a token belongs to (re-reading the token file if it changed).
+    pub(crate) fn verify_token(&self, token: &str) -> Option<String> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = tokens.refresh() {
+            tracing::warn!(error = %e, "token store unreadable; keeping the tokens loaded before");
+        }
+        tokens.verify(token).map(str::to_owned)
+    }
+
+    /// Resolves a client-given directory inside the workspace; empty means the root.
+    pub(crate) fn resolve_dir(&self, relative: &str) -> Result<PathBuf, (ErrorCode, String)> {
+        let outside = || {
+            (
+                ErrorCode::PathOutsideWorkspace,
+                format!("{relative:?} is outside the workspace"),
+            )
+        };
+        let path = Path::new(relative);
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(outside());
+        }
+        let joined = self.workspace.join(path);
+        let real = joined
+            .canonicalize()
+            .map_err(|e| (ErrorCode::NotFound, format!("{relative:?}: {e}")))?;
+        if !real.starts_with(&self.workspace) {
+            return Err(outside());
+        }
+        if !real.is_dir() {
+            return Err((
+                ErrorCode::InvalidArgument,
+                format!("{relative:?} is not a directory"),
+            ));
+        }
+        Ok(real)
+    }
+}
+
+/// True for addresses where plain (unencrypted) WebSocket is acceptable: loopback, and the
+/// Tailscale ranges (100.64.0.0/10, fd7a:115c:a1e0::/48), whose traffic WireGuard encrypts.
+pub fn plaintext_ok(addr: std::net::IpAddr) -> bool {
+    match addr {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.segments()[..3] == [0xfd7a, 0x115c, 0xa1e0]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_only_on_loopback_and_tailnet() {
+        for ok in [
+            "127.0.0.1",
+            "::1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "fd7a:115c:a1e0::1",
+        ] {
+            assert!(plaintext_ok(ok.parse().unwrap()), "{ok}");
+        }
+        for no in [
+            "0.0.0.0",
+            "192.168.1.2",
+            "100.128.0.1",
+            "10.0.0.1",
+            "::",
+            "fd7a:115c:a1e1::1",
+        ] {
+            assert!(!plaintext_ok(no.parse().unwrap()), "{no}");
+        }
+    }
+
+    #[test]
+    fn directories_are_confined_to_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("escape")).unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let gateway = Gateway::new(
+            Config {
+                listen: DEFAULT_LISTEN.parse().unwrap(),
+                workspace: dir.path().to_owned(),
+                state_dir: state.path().to_owned(),
+                max_connections: 1,
+            },
+            TokenStore::open(state.path()).unwrap(),
+        )
+        .unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        assert_eq!(gateway.resolve_dir("").unwrap(), root);
+        assert_eq!(gateway.resolve_dir("src").unwrap(), root.join("src"));
+        assert_eq!(gateway.resolve_dir("./src/").unwrap(), root.join("src"));
+        for bad in ["..", "src/../..", "/etc", "escape"] {
+            let err = gateway.resolve_dir(bad).unwrap_err();
+            assert_eq!(err.0, ErrorCode::PathOutsideWorkspace, "{bad}: {err:?}");
+        }
+        assert_eq!(
+            gateway.resolve_dir("missing").unwrap_err().0,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            gateway.resolve_dir("file").unwrap_err().0,
+            ErrorCode::InvalidArgument
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The interactive terminal of `devtail term` and `devtail attach`: local raw mode, keys in,
+//! output out, window size changes forwarded, and the detach key.
+
+use std::io::Write as _;
+
+use devtail_client::{Client, Terminal, TerminalEvent};
+use tokio::io::AsyncReadExt as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// First key of the escape sequence: Ctrl-\.
+const ESCAPE: u8 = 0x1c;
+/// After the escape key: detach.
+const DETACH: u8 = b'd';
+
+/// The local terminal's size, or 24×80 when there is none.
+pub(crate) fn local_size() -> (u16, u16) {
+    crossterm::terminal::size().map_or((24, 80), |(cols, rows)| (rows, cols))
+}
+
+/// Restores the local terminal on every way out, panics included.
+struct RawMode {
+    active: bool,
+}
+
+impl RawMode {
+    fn enable() -> Self {
+        let active = crossterm::terminal::enable_raw_mode().is_ok();
+        if active {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let _ = crossterm::terminal::disable_raw_mode();
+                previous(info);
+            }));
+        }
+        Self { active }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if self.active {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+    }
+}
+
+/// What the key reader found.
+#[derive(Debug)]
+enum Keys {
+    Input(Vec<u8>),
+    Detach,
+}
+
+/// Splits typed bytes into input and the detach command. `pending_escape` carries a lone
+/// escape key over to the next read.
+fn scan_keys(bytes: &[u8], pending_escape: &mut bool) -> Vec<Keys> {
+    let mut out = Vec::new();
+    let mut input = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if *pending_escape {
+            *pending_escape = false;
+            match b {
+                DETACH => {
+                    if !input.is_empty() {
+                        out.push(Keys::Input(std::mem::take(&mut input)));
+                    }
+                    out.push(Keys::Detach);
+                    return out;
+                }
+                ESCAPE => input.push(ESCAPE),
+                other => input.extend_from_slice(&[ESCAPE, other]),
+            }
+        } else if b == ESCAPE {
+            *pending_escape = true;
+        } else {
+            input.push(b);
+        }
+    }
+    if !input.is_empty() {
+        out.push(Keys::Input(input));
+    }
+    out
+}
+
+/// Runs the terminal interactively until it exits or the user detaches. Returns the exit
+/// status to leave with.
+pub(crate) async fn run(
+    client: Client,
+    mut terminal: Terminal,
+    read_only: bool,
+) -> anyhow::Result<i32> {
+    let raw = RawMode::enable();
+    let writer = terminal.writer();
+    let (keys_tx, mut keys_rx) = mpsc::channel::<Keys>(64);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 4096];
+        let mut pending_escape = false;
+        while let Ok(n @ 1..) = stdin.read(&mut buf).await {
+            for keys in scan_keys(&buf[..n], &mut pending_escape) {
+                if keys_tx.send(keys).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut winch = signal(SignalKind::window_change())?;
+    if !read_only {
+        let (rows, cols) = local_size();
+        writer.resize(rows, cols).await?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let status = loop {
+        tokio::select! {
+            event = terminal.next_event() => match event {
+                Some(TerminalEvent::Output(data)) => {
+                    stdout.write_all(&data)?;
+                    stdout.flush()?;
+                }
+                Some(TerminalEvent::Title(title)) => {
+                    // Pass the title on to the local terminal.
+                    write!(stdout, "\x1b]2;{title}\x07")?;
+                    stdout.flush()?;
+                }
+                Some(TerminalEvent::Exit { code, signal }) => break TerminalEvent::exit_status(code, signal),
+                Some(TerminalEvent::Error { message, .. }) => {
+                    drop(raw);
+                    anyhow::bail!("gateway: {message}");
+                }
+                Some(TerminalEvent::Clipboard { .. }) => {}
+                None => {
+                    drop(raw);
+                    anyhow::bail!(
+                        "connection lost: {}",
+                        terminal.closed_reason().unwrap_or_else(|| "no reason given".into())
+                    );
+                }
+            },
+            keys = keys_rx.recv() => match keys {
+                Some(Keys::Input(bytes)) if !read_only => writer.write(bytes).await?,
+                Some(Keys::Input(_)) => {}
+                Some(Keys::Detach) => {
+                    let id = terminal.id();
+                    terminal.detach().await?;
+                    client.close().await;
+                    drop(raw);
+                    eprintln!("\r\n[detached from terminal {id}; reattach with: devtail attach {id}]");
+                    return Ok(0);
+                }
+                // Local input ended: keep showing output until the program exits.
+                None => {}
+            },
+            _ = winch.recv(), if !read_only => {
+                let (rows, cols) = local_size();
+                writer.resize(rows, cols).await?;
+            }
+        }
+    };
+    drop(raw);
+    client.close().await;
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(keys: &[Keys]) -> Vec<Vec<u8>> {
+        keys.iter()
+            .filter_map(|k| match k {
+                Keys::Input(b) => Some(b.clone()),
+                Keys::Detach => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn detach_key_is_recognised_across_reads() {
+        let mut pending = false;
+        let keys = scan_keys(b"ls\r\x1c", &mut pending);
+        assert_eq!(inputs(&keys), vec![b"ls\r".to_vec()]);
+        assert!(pending);
+        let keys = scan_keys(b"d", &mut pending);
+        assert!(matches!(keys.as_slice(), [Keys::Detach]));
+
+        let mut pending = false;
+        let keys = scan_keys(b"a\x1c\x1cb\x1cx", &mut pending);
+        assert_eq!(inputs(&keys), vec![b"a\x1cb\x1cx".to_vec()]);
+        assert!(!pending);
+    }
+}

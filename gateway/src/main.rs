@@ -1,0 +1,198 @@
+//! `devtail-gateway`: run the gateway, or manage its device tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use devtail_gateway::auth::TokenStore;
+use devtail_gateway::{Config, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, Gateway, plaintext_ok};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+/// How long shutdown waits for connections to take their Close and for terminals to hang up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// devtail gateway: serves terminals on this machine to the devtail app and CLI.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "\
+Examples:
+  devtail-gateway                                   serve ./ on ws://127.0.0.1:8722
+  devtail-gateway --workspace ~/src/app             serve another directory
+  DEVTAIL_TOKEN=$(openssl rand -hex 32) devtail-gateway   use a token of your own
+  devtail-gateway token add phone                   issue a token for a new device
+  devtail-gateway token list
+  devtail-gateway token revoke phone
+
+Logs go to stderr; set RUST_LOG=debug for more."
+)]
+struct Cli {
+    /// Address to listen on (TCP for WebSocket).
+    #[arg(long, default_value = DEFAULT_LISTEN, env = "DEVTAIL_LISTEN")]
+    listen: SocketAddr,
+    /// Directory terminals start in and file access is confined to.
+    #[arg(long, default_value = ".", env = "DEVTAIL_WORKSPACE")]
+    workspace: PathBuf,
+    /// Directory for device tokens and other state [default: $XDG_STATE_HOME/devtail or
+    /// ~/.local/state/devtail].
+    #[arg(long, env = "DEVTAIL_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Allow plain (unencrypted) WebSocket on an address that is neither loopback nor a
+    /// tailnet address. Anyone on the path can then read your terminals.
+    #[arg(long)]
+    insecure: bool,
+    /// Connections served at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage device tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token for a new device and print it (it is shown only once).
+    Add {
+        /// Device name: letters, digits, '-', '_', '.'.
+        name: String,
+    },
+    /// List the devices that hold tokens.
+    List,
+    /// Revoke a device's token; its connections are refused from now on.
+    Revoke {
+        /// Device name.
+        name: String,
+    },
+}
+
+fn default_state_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
+        return Ok(PathBuf::from(dir).join("devtail"));
+    }
+    let home =
+        std::env::var_os("HOME").context("neither --state-dir, XDG_STATE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/state/devtail"))
+}
+
+fn open_state_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating state dir {}", dir.display()))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let state_dir = match &cli.state_dir {
+        Some(dir) => dir.clone(),
+        None => default_state_dir()?,
+    };
+    open_state_dir(&state_dir)?;
+    let mut tokens = TokenStore::open(&state_dir)?;
+
+    match cli.command {
+        Some(Command::Token(command)) => token_command(&mut tokens, command),
+        None => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(run(cli, state_dir, tokens))
+        }
+    }
+}
+
+fn token_command(tokens: &mut TokenStore, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Add { name } => {
+            let token = tokens.add(&name)?;
+            println!("{token}");
+            eprintln!(
+                "Token for {name:?} issued. It is shown only this once; the gateway stores a hash."
+            );
+        }
+        TokenCommand::List => {
+            if tokens.devices().is_empty() {
+                eprintln!("No device tokens. Issue one with: devtail-gateway token add NAME");
+            }
+            for device in tokens.devices() {
+                println!("{}\tcreated {}", device.name, device.created_unix);
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens.revoke(&name)?;
+            eprintln!("Token for {name:?} revoked.");
+        }
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Result<()> {
+    if !cli.insecure && !plaintext_ok(cli.listen.ip()) {
+        bail!(
+            "refusing plain WebSocket on {}: it is neither loopback nor a tailnet address, so \
+             anyone on the path could read your terminals. Listen on 127.0.0.1 or your tailnet \
+             address, or pass --insecure if you know the network is private.",
+            cli.listen
+        );
+    }
+    if let Ok(token) = std::env::var("DEVTAIL_TOKEN") {
+        tokens.set_env_token(&token)?;
+    } else if tokens.is_empty() {
+        let token = tokens.add("default")?;
+        println!("No device tokens yet: issued one for device \"default\" (shown only this once):");
+        println!();
+        println!("    {token}");
+        println!();
+        println!("Use it with: DEVTAIL_TOKEN={token} devtail exec -- echo hi");
+    }
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("listening on {}", cli.listen))?;
+    let local = listener.local_addr()?;
+    let config = Config {
+        listen: local,
+        workspace: cli.workspace,
+        state_dir,
+        max_connections: cli.max_connections,
+    };
+    let gateway = Gateway::new(config, tokens)?;
+    println!("devtail-gateway listening on ws://{local}");
+    println!("workspace: {}", gateway.workspace().display());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(devtail_gateway::transport::ws::serve(
+        listener,
+        gateway.clone(),
+        stop_rx,
+    ));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let which = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(signal = which, "shutting down");
+    let _ = stop_tx.send(true);
+    gateway.terminals.hang_up_all().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        info!("some connections did not close in time");
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Hello → Welcome: protocol version, credentials, compression. A refusal is an `Error` and a
+//! `Close`, logged without the credential.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _};
+
+use super::{Counters, HELLO_TIMEOUT, TransportError};
+use crate::Gateway;
+use crate::proto::v1::{self, envelope::Body, hello::Auth};
+use crate::proto::{CompressionPolicy, Decoder, PROTOCOL_VERSION, ZstdParams};
+
+/// Why a connection was not accepted.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    code: v1::ErrorCode,
+    message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str_name(), self.message)
+    }
+}
+
+impl Refusal {
+    fn new(code: v1::ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The frames that tell the client.
+    pub(super) fn frames(&self) -> [Body; 2] {
+        [
+            Body::Error(v1::Error {
+                code: self.code as i32,
+                message: self.message.clone(),
+                request_id: 0,
+            }),
+            Body::Close(v1::Close {
+                reason: v1::CloseReason::Error as i32,
+                message: self.message.clone(),
+                reconnect_after_ms: 0,
+            }),
+        ]
+    }
+}
+
+/// An accepted client: the Welcome to send, the device name, how to compress towards it.
+pub(super) type Accepted = (v1::Welcome, String, (CompressionPolicy, ZstdParams));
+
+fn random<const N: usize>() -> Bytes {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    Bytes::copy_from_slice(&bytes)
+}
+
+/// Reads Hello and decides.
+pub(super) async fn run<S>(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    stream: &mut S,
+    decoder: &mut Decoder,
+    counters: &Counters,
+) -> Result<Accepted, Refusal>
+where
+    S: Stream<Item = Result<Bytes, TransportError>> + Unpin,
+{
+    let frame = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
+        Err(_) => {
+            return Err(Refusal::new(
+                v1::ErrorCode::Timeout,
+                format!("no Hello within {} s", HELLO_TIMEOUT.as_secs()),
+            ));
+        }
+        Ok(None) => {
+            return Err(Refusal::new(
+                v1::ErrorCode::MalformedFrame,
+                "closed before Hello",
+            ));
+        }
+        Ok(Some(Err(e))) => {
+            return Err(Refusal::new(
+                v1::ErrorCode::MalformedFrame,
+                format!("transport: {e}"),
+            ));
+        }
+        Ok(Some(Ok(frame))) => frame,
+    };
+    counters
+        .bytes_in
+        .fetch_add(frame.len() as u64, Ordering::Relaxed);
+    let envelope = decoder
+        .decode_message(frame)
+        .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
+    let hello = match envelope.body {
+        Some(Body::Hello(hello)) => hello,
+        Some(other) => {
+            return Err(Refusal::new(
+                v1::ErrorCode::MalformedFrame,
+                format!("the first frame must be hello, not {}", other.kind()),
+            ));
+        }
+        None => {
+            return Err(Refusal::new(
+                v1::ErrorCode::MalformedFrame,
+                "the first frame must be hello",
+            ));
+        }
+    };
+
+    if !(hello.min_version..=hello.max_version).contains(&PROTOCOL_VERSION) {
+        return Err(Refusal::new(
+            v1::ErrorCode::UnsupportedVersion,
+            format!(
+                "this gateway speaks protocol version {PROTOCOL_VERSION}; the client offers {}..={}",
+                hello.min_version, hello.max_version
+            ),
+        ));
+    }
+
+    let device = match &hello.auth {
+        Some(Auth::Token(token)) => gateway.verify_token(&token.token).ok_or_else(|| {
+            Refusal::new(
+                v1::ErrorCode::Unauthenticated,
+                "unknown or revoked device token",
+            )
+        })?,
+        Some(Auth::Tailnet(_)) => {
+            return Err(Refusal::new(
+                v1::ErrorCode::Unauthenticated,
+                "Tailscale direct mode is not enabled on this gateway; use a device token",
+            ));
+        }
+        None => {
+            return Err(Refusal::new(
+                v1::ErrorCode::Unauthenticated,
+                "no credentials in Hello",
+            ));
+        }
+    };
+
+    if hello.resume.is_some() {
+        return Err(Refusal::new(
+            v1::ErrorCode::ResumeRejected,
+            "unknown session: this gateway keeps no session after its connection ends; start a new one",
+        ));
+    }
+
+    tracing::debug!(%peer, client = %hello.client_name, "hello accepted");
+    let welcome = v1::Welcome {
+        version: PROTOCOL_VERSION,
+        server_name: concat!("devtail-gateway/", env!("CARGO_PKG_VERSION")).to_owned(),
+        session_id: random::<16>(),
+        resume_token: random::<32>(),
+        resumed: false,
+        last_seq_received: 0,
+        capabilities: vec![
+            v1::Capability::Terminal as i32,
+            v1::Capability::Sessions as i32,
+        ],
+        compression: Some(crate::proto::compression_support()),
+        heartbeat_interval_ms: 0,
+        idle_timeout_ms: 0,
+        max_frame_len: decoder.config().max_frame_len as u32,
+        identity: Some(v1::Identity {
+            device_name: device.clone(),
+            ..Default::default()
+        }),
+        resume_seq: 0,
+    };
+    Ok((
+        welcome,
+        device,
+        crate::proto::negotiate(hello.compression.as_ref()),
+    ))
+}

@@ -1,0 +1,374 @@
+//! Terminals: processes in PTYs that live in the gateway independently of connections.
+//!
+//! One task per terminal owns the PTY ([`task`]): it writes input, reads output into an
+//! [`OutputLog`](log::OutputLog) and the [screen model](screen), and reaps the process. Clients
+//! *subscribe*: each subscription reads the log from its own offset at its own pace, and the
+//! PTY is read only while the slowest subscriber is less than [`READ_WINDOW`] behind — a client
+//! that stops reading stops the program (it blocks on write), memory stays bounded. No thread
+//! per terminal: the PTY master is non-blocking and driven by tokio's `AsyncFd`.
+
+mod log;
+mod screen;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::proto::v1;
+use log::OutputLog;
+
+/// Bytes of output a terminal keeps for subscribers to read (and, later, to replay).
+const LOG_CAPACITY: usize = 256 << 10; // 256 KiB ≈ 3 full screens of a busy build log, ×10 of vim
+
+/// The PTY is read only while the slowest subscriber has less than this unread.
+const READ_WINDOW: u64 = 128 << 10; // 128 KiB: keeps ~1 s of fast output in flight, bounded
+
+/// Most output bytes a subscriber takes in one frame: big frames for floods (fewer frames,
+/// better compression), while interactive output goes out as soon as it is read.
+pub(crate) const MAX_CHUNK: usize = 64 << 10;
+
+/// Input chunks queued per terminal before the writer (the connection) waits.
+const INPUT_QUEUE: usize = 64;
+
+/// Control messages queued per terminal.
+const CONTROL_QUEUE: usize = 16;
+
+/// Gateway-wide terminal id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TerminalId(pub u64);
+
+/// What to run in a new terminal.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// Program; `None` = the user's shell.
+    pub command: Option<String>,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory (already resolved inside the workspace).
+    pub cwd: std::path::PathBuf,
+    /// Rows and columns.
+    pub size: (u16, u16),
+    /// TERM value.
+    pub term: String,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Exit status when it exited.
+    pub code: i32,
+    /// Signal number when killed by one, else 0.
+    pub signal: u32,
+}
+
+/// Requests to a terminal's task.
+#[derive(Debug)]
+pub(crate) enum Control {
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    Signal(i32),
+    /// Hang up (SIGHUP to the process group), then SIGKILL if it lingers.
+    HangUp,
+}
+
+/// Mutable state shared between the terminal task and its subscribers. Locked briefly, never
+/// across an `.await`.
+#[derive(Debug)]
+pub(crate) struct State {
+    log: OutputLog,
+    title: (u64, String),
+    clipboard: (u64, String, Bytes),
+    exit: Option<ExitInfo>,
+    /// Per subscriber: the offset it has consumed up to.
+    subscribers: HashMap<u64, u64>,
+    size: (u16, u16),
+}
+
+impl State {
+    /// Unread bytes of the slowest subscriber.
+    fn backlog(&self) -> u64 {
+        let end = self.log.end();
+        self.subscribers
+            .values()
+            .map(|&offset| end.saturating_sub(offset))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// One terminal, as seen by the registry and by subscribers.
+#[derive(Debug)]
+pub(crate) struct Terminal {
+    pub(crate) id: TerminalId,
+    pub(crate) pid: u32,
+    command: String,
+    args: Vec<String>,
+    started_unix_ms: u64,
+    state: Mutex<State>,
+    /// Bumped whenever subscribers have something new (output, title, clipboard, exit).
+    changed: watch::Sender<u64>,
+    /// Wakes the task when a subscriber consumed output or left.
+    progress: Notify,
+    input: mpsc::Sender<Bytes>,
+    control: mpsc::Sender<Control>,
+    next_subscriber: AtomicU64,
+}
+
+impl Terminal {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters more than losing the terminal: keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn info(&self) -> v1::TerminalInfo {
+        let state = self.lock();
+        v1::TerminalInfo {
+            terminal_id: self.id.0,
+            command: self.command.clone(),
+            args: self.args.clone(),
+            size: Some(term_size(state.size)),
+            started_unix_ms: self.started_unix_ms,
+            attached_clients: state.subscribers.len() as u32,
+            title: state.title.1.clone(),
+            pid: self.pid,
+        }
+    }
+
+    pub(crate) fn size(&self) -> (u16, u16) {
+        self.lock().size
+    }
+
+    /// Sends input, waiting while the terminal's input queue is full.
+    pub(crate) async fn write(&self, data: Bytes) -> bool {
+        // Backpressure: a program that does not read its input slows the sender down.
+        self.input.send(data).await.is_ok()
+    }
+
+    /// Sends a control request (resize, signal, hang-up).
+    pub(crate) async fn control(&self, control: Control) {
+        // Ignored when the task is gone: the terminal has exited.
+        let _ = self.control.send(control).await;
+    }
+
+    /// Starts reading this terminal's output from now on.
+    pub(crate) fn subscribe(self: &Arc<Self>) -> Subscription {
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        let offset = state.log.end();
+        state.subscribers.insert(id, offset);
+        drop(state);
+        Subscription {
+            terminal: Arc::clone(self),
+            id,
+            offset,
+            title_seen: 0,
+            clipboard_seen: 0,
+            changed: self.changed.subscribe(),
+        }
+    }
+}
+
+pub(crate) fn term_size((rows, cols): (u16, u16)) -> v1::TermSize {
+    v1::TermSize {
+        rows: rows.into(),
+        cols: cols.into(),
+        width_px: 0,
+        height_px: 0,
+    }
+}
+
+/// What a subscriber receives, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TermEvent {
+    Output(Bytes),
+    Title(String),
+    Clipboard {
+        selection: String,
+        data: Bytes,
+    },
+    /// The process ended and all its output was delivered. Last event.
+    Exit(ExitInfo),
+}
+
+/// A reader of one terminal's output. Dropping it detaches (the terminal runs on).
+#[must_use = "dropping a subscription detaches from the terminal"]
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    terminal: Arc<Terminal>,
+    id: u64,
+    offset: u64,
+    title_seen: u64,
+    clipboard_seen: u64,
+    changed: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next events: output since the last call (up to [`MAX_CHUNK`]), a new title or
+    /// clipboard write, and finally the exit. Waits while there is nothing new. `None` after
+    /// the exit was returned.
+    pub(crate) async fn next(&mut self) -> Option<Vec<TermEvent>> {
+        loop {
+            // Mark the current version seen before looking, so a change made while we look
+            // wakes the next wait.
+            self.changed.borrow_and_update();
+            let mut events = Vec::new();
+            let mut done = false;
+            {
+                let state = self.terminal.lock();
+                if state.title.0 > self.title_seen {
+                    self.title_seen = state.title.0;
+                    events.push(TermEvent::Title(state.title.1.clone()));
+                }
+                if state.clipboard.0 > self.clipboard_seen {
+                    self.clipboard_seen = state.clipboard.0;
+                    events.push(TermEvent::Clipboard {
+                        selection: state.clipboard.1.clone(),
+                        data: state.clipboard.2.clone(),
+                    });
+                }
+                let chunk = state.log.read(self.offset, MAX_CHUNK);
+                if !chunk.is_empty() {
+                    // Bytes older than the log's start were never going to be seen: the
+                    // window keeps subscribers inside the log, so this only skips on attach.
+                    self.offset = self.offset.max(state.log.start()) + chunk.len() as u64;
+                    events.push(TermEvent::Output(chunk));
+                } else if let Some(exit) = state.exit {
+                    if self.offset == u64::MAX {
+                        return None;
+                    }
+                    events.push(TermEvent::Exit(exit));
+                    done = true;
+                }
+            }
+            if done {
+                self.offset = u64::MAX;
+            }
+            if !events.is_empty() {
+                return Some(events);
+            }
+            if self.changed.changed().await.is_err() {
+                // Cannot happen while we hold the terminal (it owns the sender).
+                return None;
+            }
+        }
+    }
+
+    /// Tells the terminal the output returned so far has been delivered: the PTY may be read
+    /// further.
+    pub(crate) fn consumed(&self) {
+        let mut state = self.terminal.lock();
+        let end = state.log.end();
+        if let Some(offset) = state.subscribers.get_mut(&self.id) {
+            *offset = self.offset.min(end);
+        }
+        drop(state);
+        self.terminal.progress.notify_one();
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.terminal.lock().subscribers.remove(&self.id);
+        self.terminal.progress.notify_one();
+    }
+}
+
+/// Every live terminal of the gateway.
+#[derive(Debug, Default)]
+pub struct Terminals {
+    inner: Mutex<HashMap<TerminalId, Arc<Terminal>>>,
+    next_id: AtomicU64,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Terminals {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TerminalId, Arc<Terminal>>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `spec` in a new PTY. The terminal removes itself when its process has exited
+    /// and its last output was read.
+    pub(crate) fn spawn(self: &Arc<Self>, spec: SpawnSpec) -> std::io::Result<Arc<Terminal>> {
+        let id = TerminalId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let (rows, cols) = spec.size;
+        let running = task::start(&spec)?;
+        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (changed, _) = watch::channel(0);
+        let terminal = Arc::new(Terminal {
+            id,
+            pid: running.pid,
+            command: running.command.clone(),
+            args: spec.args.clone(),
+            started_unix_ms: now_unix_ms(),
+            state: Mutex::new(State {
+                log: OutputLog::new(LOG_CAPACITY),
+                title: (0, String::new()),
+                clipboard: (0, String::new(), Bytes::new()),
+                exit: None,
+                subscribers: HashMap::new(),
+                size: (rows, cols),
+            }),
+            changed,
+            progress: Notify::new(),
+            input: input_tx,
+            control: control_tx,
+            next_subscriber: AtomicU64::new(0),
+        });
+        self.map().insert(id, Arc::clone(&terminal));
+        let registry = Arc::clone(self);
+        let shared = Arc::clone(&terminal);
+        tokio::spawn(async move {
+            task::run(running, &shared, input_rx, control_rx).await;
+            registry.map().remove(&shared.id);
+        });
+        Ok(terminal)
+    }
+
+    pub(crate) fn get(&self, id: TerminalId) -> Option<Arc<Terminal>> {
+        self.map().get(&id).cloned()
+    }
+
+    /// Live terminals, oldest first.
+    pub(crate) fn list(&self) -> Vec<Arc<Terminal>> {
+        let mut all: Vec<_> = self.map().values().cloned().collect();
+        all.sort_by_key(|t| t.id);
+        all
+    }
+
+    /// Hangs up every terminal (gateway shutdown).
+    pub async fn hang_up_all(&self) {
+        for terminal in self.list() {
+            terminal.control(Control::HangUp).await;
+        }
+    }
+
+    /// Number of live terminals.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// True when no terminal is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

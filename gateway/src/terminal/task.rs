@@ -1,0 +1,214 @@
+//! The task that owns one PTY: input in, output out (into the log and the screen model), resize
+//! and signals, and reaping the process — all in one `select!` loop, no thread.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rustix::process::{Pid, Signal};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::screen::{Screen, ScreenEvent};
+use super::{Control, ExitInfo, READ_WINDOW, SpawnSpec, Terminal};
+
+/// Bytes read from the PTY per call. Linux hands out at most ~4 KiB per read of a PTY; a larger
+/// buffer lets one wake-up drain several.
+const READ_BUF: usize = 16 << 10;
+
+/// After the process exited, output still arriving (from children that kept the PTY open) is
+/// collected until this much quiet passes.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+
+/// After SIGHUP, a process that is still alive after this long gets SIGKILL.
+const HANGUP_GRACE: Duration = Duration::from_secs(3);
+
+/// Environment variables never passed to programs: they hold devtail's own secrets.
+const SCRUBBED_ENV: &[&str] = &["DEVTAIL_TOKEN"];
+
+/// A spawned process in its PTY, before its task starts.
+pub(super) struct Running {
+    pty: pty_process::Pty,
+    child: tokio::process::Child,
+    pub(super) pid: u32,
+    pub(super) command: String,
+    screen: Screen,
+}
+
+/// Opens a PTY and starts the program in it (a new session with the PTY as controlling
+/// terminal).
+pub(super) fn start(spec: &SpawnSpec) -> std::io::Result<Running> {
+    let (rows, cols) = spec.size;
+    let (pty, pts) = pty_process::open().map_err(std::io::Error::other)?;
+    pty.resize(pty_process::Size::new(rows, cols))
+        .map_err(std::io::Error::other)?;
+    let (program, login) = match &spec.command {
+        Some(command) => (command.clone(), false),
+        None => (
+            std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned()),
+            true,
+        ),
+    };
+    let mut cmd = pty_process::Command::new(&program)
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .env("TERM", &spec.term)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    for name in SCRUBBED_ENV {
+        cmd = cmd.env_remove(name);
+    }
+    if login {
+        // A leading '-' in argv[0] asks a shell to act as a login shell.
+        let base = program.rsplit('/').next().unwrap_or(&program);
+        cmd = cmd.arg0(format!("-{base}"));
+    }
+    let child = cmd.spawn(pts).map_err(|e| match e {
+        pty_process::Error::Io(e) => std::io::Error::new(e.kind(), format!("{program}: {e}")),
+        other => std::io::Error::other(format!("{program}: {other}")),
+    })?;
+    // `pts` was moved into spawn and is closed now: EOF (EIO) on the master means every
+    // holder of the slave side has gone.
+    let pid = child.id().unwrap_or(0);
+    Ok(Running {
+        pty,
+        child,
+        pid,
+        command: program,
+        screen: Screen::new(rows, cols),
+    })
+}
+
+fn exit_info(status: std::process::ExitStatus) -> ExitInfo {
+    use std::os::unix::process::ExitStatusExt as _;
+    ExitInfo {
+        code: status.code().unwrap_or(0),
+        signal: status.signal().map_or(0, |s| s as u32),
+    }
+}
+
+fn signal_group(pid: u32, signal: Signal) {
+    if let Some(pid) = Pid::from_raw(pid as i32) {
+        // The process is the leader of its own session and process group.
+        let _ = rustix::process::kill_process_group(pid, signal);
+    }
+}
+
+/// Runs the terminal until its process has exited and its output has drained.
+pub(super) async fn run(
+    running: Running,
+    terminal: &Terminal,
+    mut input: mpsc::Receiver<Bytes>,
+    mut control: mpsc::Receiver<Control>,
+) {
+    let Running {
+        pty,
+        mut child,
+        pid,
+        mut screen,
+        ..
+    } = running;
+    // A second descriptor of the master, to ask for the foreground process group.
+    let master = rustix::io::fcntl_dupfd_cloexec(&pty, 0).ok();
+    let (mut reader, mut writer) = pty.into_split();
+    let mut buf = BytesMut::with_capacity(READ_BUF);
+    // Input being written: one chunk at a time, written as the PTY accepts it, so that output
+    // keeps flowing while a program is slow to read its input.
+    let mut pending = Bytes::new();
+    let mut eof = false;
+    let mut exit: Option<ExitInfo> = None;
+    let mut drain_until: Option<Instant> = None;
+    let mut kill_at: Option<Instant> = None;
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+
+    loop {
+        let window_open = terminal.lock().backlog() < READ_WINDOW;
+        tokio::select! {
+            biased;
+            Some(request) = control.recv() => match request {
+                Control::Resize { rows, cols } => {
+                    if writer.resize(pty_process::Size::new(rows, cols)).is_ok() {
+                        screen.resize(rows, cols);
+                        terminal.lock().size = (rows, cols);
+                    }
+                }
+                Control::Signal(number) => {
+                    if let Some(signal) = Signal::from_named_raw(number) {
+                        // The foreground job, as a keyboard signal would reach it.
+                        let group = master
+                            .as_ref()
+                            .and_then(|fd| rustix::termios::tcgetpgrp(fd).ok())
+                            .map_or(pid, |p| p.as_raw_pid() as u32);
+                        signal_group(group, signal);
+                    }
+                }
+                Control::HangUp => {
+                    signal_group(pid, Signal::HUP);
+                    kill_at.get_or_insert(Instant::now() + HANGUP_GRACE);
+                }
+            },
+            written = writer.write(&pending), if !pending.is_empty() => match written {
+                Ok(n) => {
+                    let _ = pending.split_to(n);
+                }
+                // The program is gone: its input goes nowhere.
+                Err(_) => pending = Bytes::new(),
+            },
+            Some(data) = input.recv(), if pending.is_empty() && exit.is_none() => pending = data,
+            read = reader.read_buf(&mut buf), if window_open && !eof => match read {
+                Ok(0) | Err(_) => eof = true, // EIO: every holder of the PTY's slave side is gone
+                Ok(_) => {
+                    let chunk = buf.split().freeze();
+                    buf.reserve(READ_BUF);
+                    publish_output(terminal, &mut screen, &chunk, &mut pending);
+                    if drain_until.is_some() {
+                        drain_until = Some(Instant::now() + DRAIN_QUIET);
+                    }
+                }
+            },
+            () = terminal.progress.notified(), if !window_open => {}
+            status = child.wait(), if exit.is_none() => {
+                exit = Some(status.map_or(ExitInfo { code: 1, signal: 0 }, exit_info));
+                drain_until = Some(Instant::now() + DRAIN_QUIET);
+            }
+            () = tokio::time::sleep_until(drain_until.unwrap_or(far)), if drain_until.is_some() && !eof => {
+                eof = true;
+            }
+            () = tokio::time::sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() && exit.is_none() => {
+                signal_group(pid, Signal::KILL);
+                kill_at = None;
+            }
+        }
+        if let (true, Some(exit)) = (eof, exit) {
+            terminal.lock().exit = Some(exit);
+            terminal.changed.send_modify(|v| *v += 1);
+            return;
+        }
+    }
+}
+
+/// Records output: screen model first (it may produce answers or events), then the log.
+fn publish_output(terminal: &Terminal, screen: &mut Screen, chunk: &Bytes, pending: &mut Bytes) {
+    let events = screen.process(chunk);
+    let mut state = terminal.lock();
+    let attached = !state.subscribers.is_empty();
+    for event in events {
+        match event {
+            ScreenEvent::Title(title) => {
+                state.title = (state.title.0 + 1, title);
+            }
+            ScreenEvent::Clipboard { selection, data } => {
+                state.clipboard = (state.clipboard.0 + 1, selection, Bytes::from(data));
+            }
+            // With a client attached, its terminal answers (it sees the query in the output).
+            ScreenEvent::CursorReport(answer) if !attached => {
+                let mut joined = answer;
+                joined.extend_from_slice(pending);
+                *pending = Bytes::from(joined);
+            }
+            ScreenEvent::CursorReport(_) => {}
+        }
+    }
+    state.log.append(chunk);
+    drop(state);
+    terminal.changed.send_modify(|v| *v += 1);
+}

@@ -1,0 +1,89 @@
+//! WebSocket transport: TCP listener, WebSocket upgrade, binary messages ⇄ frames.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _, future};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::{debug, warn};
+
+use crate::Gateway;
+use crate::session::{self, TransportError};
+
+/// Time a client has to complete the WebSocket upgrade.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Raised when a client sends a text message: the protocol is binary only.
+#[derive(Debug, thiserror::Error)]
+#[error("text WebSocket messages are not part of the devtail protocol")]
+struct TextMessage;
+
+/// Accepts WebSocket connections until `shutdown` turns true, then waits for every
+/// connection task to end (each sends its client a Close first).
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(gateway.config().max_connections));
+    // Every connection task holds a clone; `recv` returns None once all have ended.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    // Messages larger than the biggest frame the decoder accepts are refused by the WebSocket
+    // layer before they are buffered.
+    let max_wire = crate::proto::DEFAULT_MAX_FRAME_LEN + 1;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_wire))
+        .max_frame_size(Some(max_wire));
+    let mut stop = shutdown.clone();
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&limit).acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = stop.changed() => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        // Keystrokes and echoes are tiny: never hold them back to coalesce.
+        let _ = tcp.set_nodelay(true);
+        let gateway = Arc::clone(&gateway);
+        let shutdown = shutdown.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _done = done;
+            let upgrade = tokio_tungstenite::accept_async_with_config(tcp, Some(config));
+            let ws = match tokio::time::timeout(UPGRADE_TIMEOUT, upgrade).await {
+                Ok(Ok(ws)) => ws,
+                Ok(Err(e)) => return debug!(%peer, error = %e, "WebSocket upgrade failed"),
+                Err(_) => return debug!(%peer, "WebSocket upgrade timed out"),
+            };
+            let (sink, stream) = ws.split();
+            let sink = sink.with(|frame: Bytes| {
+                future::ready(Ok::<_, TransportError>(Message::Binary(frame)))
+            });
+            let stream = Box::pin(stream.filter_map(|message| {
+                future::ready(match message {
+                    Ok(Message::Binary(frame)) => Some(Ok(frame)),
+                    Ok(Message::Text(_)) => Some(Err(TransportError::from(TextMessage))),
+                    // Pings are answered by the WebSocket layer; Close ends the stream.
+                    Ok(_) => None,
+                    Err(e) => Some(Err(TransportError::from(e))),
+                })
+            }));
+            session::serve(gateway, peer, stream, sink, shutdown).await;
+        });
+    }
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+}

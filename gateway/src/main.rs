@@ -191,8 +191,19 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
     info!(signal = which, "shutting down");
     let _ = stop_tx.send(true);
     gateway.terminals.hang_up_all().await;
-    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
-        info!("some connections did not close in time");
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = server.await;
+        // Terminals end once their processes have exited and been reaped.
+        while !gateway.terminals.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        info!(
+            terminals = gateway.terminals.len(),
+            "shutdown grace period over; exiting with work left"
+        );
     }
     Ok(())
 }

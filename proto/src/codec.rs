@@ -159,7 +159,14 @@ impl Encoder {
     ) -> Result<usize, EncodeError> {
         let at = dst.len();
         dst.put_u32(0); // patched below, once the body's size is known
-        let len = self.encode_frame(envelope, dst)?;
+        let len = match self.encode_frame(envelope, dst) {
+            Ok(len) => len,
+            Err(e) => {
+                // Leave `dst` as it was: no orphan prefix for the caller to send.
+                dst.truncate(at);
+                return Err(e);
+            }
+        };
         let prefix = u32::try_from(len).expect("frames are bounded far below 4 GiB");
         dst[at..at + LENGTH_PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
         Ok(LENGTH_PREFIX_LEN + len)
@@ -202,7 +209,7 @@ impl Encoder {
         Ok(FLAGS_LEN + len)
     }
 
-    /// Compresses into `dst` if that is smaller; `None` when the plain frame should go instead.
+    /// Compresses into `dst`; `None` when the plain frame should go instead.
     fn try_compressed(
         &mut self,
         envelope: &Envelope,
@@ -228,12 +235,12 @@ impl Encoder {
         }
         .map_err(EncodeError::Compress)?;
 
-        if self.packed.len() >= len {
-            if stream {
-                // The context has seen bytes the peer never will: start over next time.
-                ctx.reset();
-                self.stream_fresh = true;
-            }
+        // A self-contained frame goes out only when smaller. A stream frame always does: zstd
+        // stores what it cannot compress as raw blocks (a few bytes over the plain size), and
+        // the history the frame adds to the context pays for itself in the frames that follow
+        // — falling back to plain would mean restarting the context, whose first frames rarely
+        // earn back its header (measured in bench/README.md).
+        if !stream && self.packed.len() >= len {
             return Ok(None);
         }
         let reset = if stream {

@@ -107,8 +107,8 @@ fn compression_is_used_when_it_pays_and_skipped_when_not() {
         .unwrap();
     assert_eq!(flags_of(&buf), Flags::PLAIN);
 
-    // Random bytes do not compress: sent plain, and the next compressed frame restarts the
-    // context because this one touched it.
+    // Random bytes do not compress; with a stream context they still go compressed (zstd's raw
+    // blocks cost a few bytes) and the context carries on without a reset.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let noise: Vec<u8> = (0..2000)
         .map(|_| {
@@ -118,16 +118,29 @@ fn compression_is_used_when_it_pays_and_skipped_when_not() {
             state as u8
         })
         .collect();
+    let plain_len = term_data(4, noise.clone()).encoded_len();
     buf.clear();
-    enc.encode_message(&term_data(4, noise), &mut buf).unwrap();
-    assert_eq!(flags_of(&buf).compression, Compression::None);
+    enc.encode_message(&term_data(4, noise.clone()), &mut buf)
+        .unwrap();
+    let flags = flags_of(&buf);
+    assert_eq!(
+        (flags.compression, flags.reset),
+        (Compression::ZstdStream, false)
+    );
+    assert!(buf.len() <= plain_len + 8, "{} vs {plain_len}", buf.len());
     buf.clear();
     enc.encode_message(&term_data(5, text), &mut buf).unwrap();
     let flags = flags_of(&buf);
     assert_eq!(
         (flags.compression, flags.reset),
-        (Compression::ZstdStream, true)
+        (Compression::ZstdStream, false)
     );
+
+    // In self-contained-frame mode the same noise goes plain.
+    let mut enc = encoder(CompressionPolicy::FRAME);
+    buf.clear();
+    enc.encode_message(&term_data(6, noise), &mut buf).unwrap();
+    assert_eq!(flags_of(&buf), Flags::PLAIN);
 }
 
 #[test]
@@ -285,6 +298,58 @@ fn oversized_message_is_refused() {
         "{err:?}"
     );
     assert_eq!(err.code(), v1::ErrorCode::FrameTooLarge);
+}
+
+#[test]
+fn envelopes_of_exactly_the_limit_decode_in_every_mode() {
+    // Found by the roundtrip fuzz target: a stream frame decoding to exactly `max` bytes was
+    // refused as too large.
+    for max in [100usize, 274, 4096, 65_536] {
+        for policy in POLICIES {
+            // Terminal text cut so the envelope is exactly `max` bytes (the ack field absorbs
+            // the byte a length varint may skip over).
+            let text = terminal_text(max / 40 + 2, max);
+            let env = (0..max)
+                .flat_map(|n| [0u64, 1].map(|ack| (n, ack)))
+                .map(|(n, ack)| Envelope {
+                    ack,
+                    ..term_data(1, text[..n].to_vec())
+                })
+                .find(|env| env.encoded_len() == max)
+                .expect("some length fits exactly");
+            assert_eq!(env.encoded_len(), max);
+            let mut enc = Encoder::new(EncoderConfig {
+                max_frame_len: max,
+                compression: policy,
+                ..EncoderConfig::default()
+            });
+            let mut dec = Decoder::new(DecoderConfig {
+                max_frame_len: max,
+                ..DecoderConfig::default()
+            });
+            let mut buf = BytesMut::new();
+            enc.encode_message(&env, &mut buf).unwrap();
+            assert_eq!(
+                dec.decode_message(buf.freeze()).unwrap(),
+                env,
+                "{policy:?} at {max}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_stream_encode_leaves_the_buffer_untouched() {
+    let mut enc = Encoder::new(EncoderConfig {
+        max_frame_len: 16,
+        ..EncoderConfig::default()
+    });
+    let mut buf = BytesMut::from(&b"keep"[..]);
+    assert!(
+        enc.encode_stream(&term_data(1, vec![0; 40]), &mut buf)
+            .is_err()
+    );
+    assert_eq!(&buf[..], b"keep");
 }
 
 #[test]

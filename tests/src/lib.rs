@@ -1,7 +1,229 @@
-//! devtail-tests: end-to-end tests that start the real gateway and client binaries, and the
-//! fixtures they need (mock LLM servers, a chaos proxy, a Tailscale LocalAPI fixture).
+//! devtail-tests: end-to-end tests that start the real `devtail-gateway` and `devtail`
+//! binaries, and the fixtures they need.
 //!
-//! Fixtures land with the capabilities that use them.
+//! The binaries are the ones `cargo test --workspace` builds next to the test executables
+//! (the gateway and client packages have integration tests of their own, which makes cargo
+//! build their binaries before any test runs).
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub use devtail_client as client;
-pub use devtail_gateway as gateway;
+
+/// Path of a workspace binary built by cargo for this test run.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins), or run \
+         the whole suite with cargo test --workspace",
+        path.display()
+    );
+    path
+}
+
+/// A random token for one test gateway.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A real gateway process on 127.0.0.1 with a temporary workspace and state dir. Dropping it
+/// kills the process.
+#[derive(Debug)]
+pub struct TestGateway {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its device token (set through `DEVTAIL_TOKEN`).
+    pub token: String,
+    /// The workspace directory.
+    pub workspace: tempfile::TempDir,
+    /// The state directory.
+    pub state_dir: tempfile::TempDir,
+    stderr_log: PathBuf,
+}
+
+impl TestGateway {
+    /// Starts a gateway on a free port and waits until it listens.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a gateway with extra command-line arguments.
+    pub fn start_with(args: &[&str]) -> Self {
+        let workspace = tempfile::tempdir().expect("temp dir");
+        let state_dir = tempfile::tempdir().expect("temp dir");
+        let token = random_token();
+        let stderr_log = state_dir.path().join("gateway.log");
+        let mut child = Command::new(bin("devtail-gateway"))
+            .args(["--listen", "127.0.0.1:0", "--workspace"])
+            .arg(workspace.path())
+            .arg("--state-dir")
+            .arg(state_dir.path())
+            .args(args)
+            .env("DEVTAIL_TOKEN", &token)
+            .env("RUST_LOG", "info")
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).expect("log file"))
+            .spawn()
+            .expect("start devtail-gateway");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .and_then(Result::ok)
+                .expect("the gateway exited before listening");
+            if let Some(addr) = line.strip_prefix("devtail-gateway listening on ws://") {
+                break addr.parse().expect("a socket address");
+            }
+        };
+        // Keep draining stdout so the gateway never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            addr,
+            token,
+            workspace,
+            state_dir,
+            stderr_log,
+        }
+    }
+
+    /// The `ws://` URL.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the gateway process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
+    /// What the gateway logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; returns the log (panics after `timeout`).
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "log never said {needle:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Connects a client.
+    pub async fn client(&self) -> client::Client {
+        client::Client::connect(&self.url(), &self.token, client::ConnectOptions::default())
+            .await
+            .expect("connect to the test gateway")
+    }
+
+    /// A `devtail` CLI command aimed at this gateway.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(bin("devtail"));
+        cmd.env("DEVTAIL_URL", self.url())
+            .env("DEVTAIL_TOKEN", &self.token)
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Sends SIGTERM and waits for the process to exit (at most `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").arg(self.pid().to_string()).status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Collects a terminal's output until it exits; returns the output and the exit status.
+pub async fn run_to_exit(terminal: &mut client::Terminal) -> (Vec<u8>, i32) {
+    let mut output = Vec::new();
+    while let Some(event) = terminal.next_event().await {
+        match event {
+            client::TerminalEvent::Output(data) => output.extend_from_slice(&data),
+            client::TerminalEvent::Exit { code, signal } => {
+                return (output, client::TerminalEvent::exit_status(code, signal));
+            }
+            client::TerminalEvent::Error { message, .. } => panic!("terminal error: {message}"),
+            _ => {}
+        }
+    }
+    panic!(
+        "terminal ended without exit; output so far: {:?}",
+        String::from_utf8_lossy(&output)
+    );
+}
+
+/// Reads a terminal's output until it contains `needle` (or panics after `timeout`).
+pub async fn read_until(
+    terminal: &mut client::Terminal,
+    needle: &str,
+    timeout: Duration,
+) -> String {
+    let mut seen = Vec::new();
+    let result = tokio::time::timeout(timeout, async {
+        while let Some(event) = terminal.next_event().await {
+            if let client::TerminalEvent::Output(data) = event {
+                seen.extend_from_slice(&data);
+                if String::from_utf8_lossy(&seen).contains(needle) {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        matches!(result, Ok(true)),
+        "never saw {needle:?}; output was {text:?}"
+    );
+    text
+}

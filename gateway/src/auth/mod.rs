@@ -63,14 +63,33 @@ pub struct DeviceEntry {
     pub created_unix: u64,
 }
 
+/// Which version of the tokens file was read. Every save renames a new file into place, so
+/// the inode changes even when two saves fall in the same mtime tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            inode: meta.ino(),
+            mtime: meta.modified().ok(),
+        })
+    }
+}
+
 /// The device tokens a gateway accepts.
 #[derive(Debug)]
 pub struct TokenStore {
     path: PathBuf,
     entries: Vec<DeviceEntry>,
-    /// Modification time of the file when read, to pick up `token add`/`revoke` made by
-    /// another process while the gateway runs.
-    mtime: Option<SystemTime>,
+    /// Identity of the file when read, to pick up `token add`/`revoke` made by another
+    /// process while the gateway runs.
+    stamp: Option<FileStamp>,
     /// The `DEVTAIL_TOKEN` entry, not persisted.
     env_entry: Option<DeviceEntry>,
 }
@@ -138,25 +157,22 @@ impl TokenStore {
                 created_unix: created.parse().map_err(|_| malformed())?,
             });
         }
-        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let stamp = FileStamp::of(&path);
         Ok(Self {
             path,
             entries,
-            mtime,
+            stamp,
             env_entry: None,
         })
     }
 
     /// Re-reads the file if another process changed it (a token added or revoked).
     pub fn refresh(&mut self) -> Result<(), AuthError> {
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if mtime != self.mtime {
+        if FileStamp::of(&self.path) != self.stamp {
             let dir = self.path.parent().unwrap_or(Path::new("."));
             let fresh = Self::open(dir)?;
             self.entries = fresh.entries;
-            self.mtime = fresh.mtime;
+            self.stamp = fresh.stamp;
         }
         Ok(())
     }
@@ -251,9 +267,7 @@ impl TokenStore {
         file.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)?;
         // Our own write is not news to `refresh`.
-        self.mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
+        self.stamp = FileStamp::of(&self.path);
         Ok(())
     }
 }
@@ -286,7 +300,6 @@ mod tests {
         // Another process (the `token revoke` command) changes the file: a refresh sees it.
         let mut other = TokenStore::open(dir.path()).unwrap();
         other.revoke("phone").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
         store.refresh().unwrap();
         assert_eq!(store.verify(&phone), None);
         store.add("phone").unwrap();

@@ -227,7 +227,8 @@ impl Channels {
             },
         };
         match self.gateway.terminals.spawn(spec) {
-            Ok(terminal) => self.start(channel, terminal, false).await,
+            // From offset 0: what the program printed before we subscribed is its first output.
+            Ok(terminal) => self.start(channel, terminal, false, Some(0)).await,
             Err(e) => {
                 let code = if e.kind() == std::io::ErrorKind::NotFound {
                     ErrorCode::NotFound
@@ -268,7 +269,8 @@ impl Channels {
             }
         };
         match terminal {
-            Some(terminal) => self.start(channel, terminal, attach.read_only).await,
+            // Output from now on; replaying history (`replay_from`) comes with resumable sessions.
+            Some(terminal) => self.start(channel, terminal, attach.read_only, None).await,
             None => {
                 self.error(channel, ErrorCode::NotFound, "no such terminal", 0)
                     .await
@@ -277,8 +279,14 @@ impl Channels {
     }
 
     /// Announces the terminal on the channel and starts carrying its output.
-    async fn start(&mut self, channel: u32, terminal: Arc<Terminal>, read_only: bool) {
-        let subscription = terminal.subscribe();
+    async fn start(
+        &mut self,
+        channel: u32,
+        terminal: Arc<Terminal>,
+        read_only: bool,
+        from: Option<u64>,
+    ) {
+        let subscription = terminal.subscribe(from);
         let opened = v1::TermOpened {
             terminal_id: terminal.id.0,
             pid: terminal.pid,

@@ -160,11 +160,13 @@ impl Terminal {
         let _ = self.control.send(control).await;
     }
 
-    /// Starts reading this terminal's output from now on.
-    pub(crate) fn subscribe(self: &Arc<Self>) -> Subscription {
+    /// Starts reading this terminal's output at `from` (clamped to what the log holds);
+    /// `None` = from now on.
+    pub(crate) fn subscribe(self: &Arc<Self>, from: Option<u64>) -> Subscription {
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
-        let offset = state.log.end();
+        let end = state.log.end();
+        let offset = from.map_or(end, |from| from.clamp(state.log.start(), end));
         state.subscribers.insert(id, offset);
         drop(state);
         Subscription {

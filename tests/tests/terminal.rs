@@ -1,0 +1,489 @@
+//! Terminals end to end: the real gateway binary, real PTYs, the client library and the
+//! `devtail` CLI, on 127.0.0.1.
+
+use std::time::Duration;
+
+use devtail_client::proto::v1;
+use devtail_client::{Client, ClientError, ConnectOptions, TerminalEvent};
+use devtail_tests::{TestGateway, read_until, run_to_exit};
+use sha2::{Digest as _, Sha256};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn open(command: &str, args: &[&str]) -> v1::TermOpen {
+    v1::TermOpen {
+        command: command.to_owned(),
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+fn sh(script: &str) -> v1::TermOpen {
+    open("/bin/sh", &["-c", script])
+}
+
+#[test]
+fn exec_reports_output_and_exit_codes() {
+    let gateway = TestGateway::start();
+    let out = gateway
+        .cli()
+        .args(["exec", "--", "echo", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hi\r\n");
+
+    let out = gateway
+        .cli()
+        .args(["exec", "--", "sh", "-c", "echo partial; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"partial\r\n");
+
+    let out = gateway
+        .cli()
+        .args(["exec", "--", "sh", "-c", "kill -TERM $$"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(128 + 15), "killed by SIGTERM → 143");
+
+    let out = gateway
+        .cli()
+        .args(["exec", "--", "/no/such/program"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/no/such/program"), "{stderr}");
+}
+
+#[test]
+fn exec_forwards_stdin_then_end_of_file() {
+    let gateway = TestGateway::start();
+    let mut child = gateway
+        .cli()
+        .args(["exec", "--", "wc", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"12345\nabc\n").unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // The PTY echoes the input lines; then wc reports the 10 bytes it read before EOF.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.trim_end().ends_with("\n10") || stdout.trim() == "10",
+        "{stdout:?}"
+    );
+}
+
+#[tokio::test]
+async fn fifty_megabytes_arrive_byte_exact() {
+    let gateway = TestGateway::start();
+    // 50 MB of incompressible bytes (a counter-mode SHA-256 stream), through a raw PTY
+    // (no \n → \r\n), checked against its hash.
+    let mut data = Vec::with_capacity(50 << 20);
+    let mut counter = 0u64;
+    while data.len() < 50 << 20 {
+        data.extend_from_slice(&Sha256::digest(counter.to_le_bytes()));
+        counter += 1;
+    }
+    std::fs::write(gateway.workspace.path().join("big.bin"), &data).unwrap();
+    let expected = Sha256::digest(&data);
+
+    let client = gateway.client().await;
+    let mut terminal = client
+        .open_terminal(sh("stty raw -echo; cat big.bin"))
+        .await
+        .unwrap();
+    let mut hasher = Sha256::new();
+    let mut total = 0usize;
+    let status = loop {
+        match terminal.next_event().await.expect("events until exit") {
+            TerminalEvent::Output(bytes) => {
+                total += bytes.len();
+                hasher.update(&bytes);
+            }
+            TerminalEvent::Exit { code, signal } => break TerminalEvent::exit_status(code, signal),
+            _ => {}
+        }
+    };
+    assert_eq!(status, 0);
+    assert_eq!(total, data.len());
+    assert_eq!(hasher.finalize(), expected);
+}
+
+#[tokio::test]
+async fn input_is_echoed_through_cat() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let mut terminal = client.open_terminal(open("cat", &[])).await.unwrap();
+    terminal.write(&b"hello devtail\n"[..]).await.unwrap();
+    // The PTY echoes the line, then cat prints it.
+    let seen = read_until(&mut terminal, "hello devtail\r\nhello devtail\r\n", WAIT).await;
+    assert_eq!(seen, "hello devtail\r\nhello devtail\r\n");
+    terminal.write(&b"\x04"[..]).await.unwrap();
+    let (_, status) = run_to_exit(&mut terminal).await;
+    assert_eq!(status, 0);
+}
+
+#[tokio::test]
+async fn resize_is_visible_to_the_program() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let mut request = sh("stty size; read _; stty size");
+    request.size = Some(v1::TermSize {
+        rows: 33,
+        cols: 101,
+        ..Default::default()
+    });
+    let mut terminal = client.open_terminal(request).await.unwrap();
+    read_until(&mut terminal, "33 101", WAIT).await;
+    terminal.resize(50, 132).await.unwrap();
+    terminal.write(&b"\n"[..]).await.unwrap();
+    read_until(&mut terminal, "50 132", WAIT).await;
+}
+
+#[tokio::test]
+async fn three_terminals_on_one_connection_stay_apart() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let mut terminals = Vec::new();
+    for name in ["alpha", "bravo", "charlie"] {
+        let script = format!("i=0; while [ $i -lt 2000 ]; do echo {name}-$i; i=$((i+1)); done");
+        terminals.push((name, client.open_terminal(sh(&script)).await.unwrap()));
+    }
+    // Read all three concurrently so their output interleaves on the connection.
+    let results =
+        futures_util::future::join_all(terminals.iter_mut().map(|(_, t)| run_to_exit(t))).await;
+    for ((name, _), (output, status)) in terminals.iter().zip(results) {
+        assert_eq!(status, 0);
+        let text = String::from_utf8(output).unwrap();
+        let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+        let expected: Vec<String> = (0..2000).map(|i| format!("{name}-{i}")).collect();
+        assert_eq!(lines, expected, "{name}'s output");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused() {
+    let gateway = TestGateway::start();
+    let err = Client::connect(
+        &gateway.url(),
+        "not-the-token-at-all",
+        ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    match err {
+        ClientError::Refused { code, message } => {
+            assert_eq!(code, "ERROR_CODE_UNAUTHENTICATED");
+            assert!(message.contains("token"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    // The gateway logs the refusal after sending it: wait for the line.
+    let log = gateway
+        .wait_for_log("unknown or revoked device token", WAIT)
+        .await;
+    assert!(
+        !log.contains("not-the-token-at-all"),
+        "the token must not be logged"
+    );
+
+    let out = gateway
+        .cli()
+        .args(["--token", "wrong-token-xyz", "exec", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn sessions_lists_terminals_and_attach_joins_one() {
+    let gateway = TestGateway::start();
+    let first = gateway.client().await;
+    let mut terminal = first.open_terminal(open("cat", &[])).await.unwrap();
+    let id = terminal.id();
+    let list = first.sessions().await.unwrap();
+    let info = list
+        .terminals
+        .iter()
+        .find(|t| t.terminal_id == id)
+        .expect("listed");
+    assert_eq!(info.command, "cat");
+    assert_eq!(info.attached_clients, 1);
+
+    // A second device attaches and sees output from now on; both can type.
+    let second = gateway.client().await;
+    let mut attached = second.attach(id, false).await.unwrap();
+    attached.write(&b"from-second\n"[..]).await.unwrap();
+    read_until(&mut terminal, "from-second\r\nfrom-second", WAIT).await;
+    read_until(&mut attached, "from-second\r\nfrom-second", WAIT).await;
+    assert_eq!(
+        second.sessions().await.unwrap().terminals[0].attached_clients,
+        2
+    );
+
+    // The CLI lists it too.
+    let out = gateway.cli().arg("sessions").output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("cat") && table.contains(&id.to_string()),
+        "{table}"
+    );
+
+    // A read-only attach may not type.
+    let mut watcher = second.attach(id, true).await.unwrap();
+    assert!(watcher.opened().read_only);
+    watcher.write(&b"nope\n"[..]).await.unwrap();
+    match watcher.next_event().await {
+        Some(TerminalEvent::Error { code, .. }) => {
+            assert_eq!(code, v1::ErrorCode::PermissionDenied as i32)
+        }
+        other => panic!("expected a permission error, got {other:?}"),
+    }
+
+    // Detaching leaves the terminal running.
+    attached.detach().await.unwrap();
+    terminal.write(&b"still-here\n"[..]).await.unwrap();
+    read_until(&mut terminal, "still-here\r\nstill-here", WAIT).await;
+}
+
+#[tokio::test]
+async fn titles_and_clipboard_writes_are_their_own_messages() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let mut terminal = client
+        .open_terminal(sh(
+            r"printf '\033]2;build: ok\007'; printf '\033]52;c;aGVsbG8=\007'; sleep 0.2",
+        ))
+        .await
+        .unwrap();
+    let mut title = None;
+    let mut clipboard = None;
+    while let Some(event) = terminal.next_event().await {
+        match event {
+            TerminalEvent::Title(t) => title = Some(t),
+            TerminalEvent::Clipboard { selection, data } => clipboard = Some((selection, data)),
+            TerminalEvent::Exit { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(title.as_deref(), Some("build: ok"));
+    let (selection, data) = clipboard.expect("a clipboard event");
+    assert_eq!((selection.as_str(), &data[..]), ("c", &b"hello"[..]));
+}
+
+#[tokio::test]
+async fn cursor_position_queries_are_answered_when_no_client_is_attached() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    // Once its client has gone (the test creates `go`), the program asks for the cursor
+    // position and writes the answer to a file. Unanswered, `dd` would wait forever.
+    let script = r#"while [ ! -e go ]; do sleep 0.05; done; printf 'ab\033[6n'; stty raw -echo; ans=$(dd bs=1 count=6 2>/dev/null); printf '%s' "$ans" | od -c > answer.txt"#;
+    let terminal = client.open_terminal(sh(script)).await.unwrap();
+    let id = terminal.id();
+    drop(terminal);
+    client.close().await;
+    let observer = gateway.client().await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let list = observer.sessions().await.unwrap();
+            if list
+                .terminals
+                .iter()
+                .any(|t| t.terminal_id == id && t.attached_clients == 0)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first client detaches");
+    std::fs::write(gateway.workspace.path().join("go"), "").unwrap();
+    let answer = gateway.workspace.path().join("answer.txt");
+    let text = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&answer)
+                && text.contains('R')
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the program got an answer");
+    // ESC [ 1 ; 3 R: row 1, column 3 (after "ab").
+    assert!(text.contains("033   [   1   ;   3   R"), "{text}");
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_frames_close_only_that_connection() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let mut good = client.open_terminal(open("cat", &[])).await.unwrap();
+
+    // A raw WebSocket that says Hello properly, then sends garbage.
+    let hello = raw_hello::encode;
+    for bad in [
+        vec![0x08, 0x01, 0x02],             // reserved flag bit
+        vec![0x00, 0x0a, 0x7f, 0x01],       // truncated protobuf
+        vec![0x01, 0xde, 0xad, 0xbe, 0xef], // not zstd
+    ] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
+            .await
+            .unwrap();
+        ws.send(Message::Binary(hello(&gateway.token).into()))
+            .await
+            .unwrap();
+        let welcome = ws.next().await.unwrap().unwrap();
+        assert!(matches!(welcome, Message::Binary(_)));
+        ws.send(Message::Binary(bad.clone().into())).await.unwrap();
+        let mut saw_error = false;
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Binary(frame) = message {
+                let envelope = devtail_client::proto::Decoder::new(Default::default())
+                    .decode_message(frame)
+                    .unwrap();
+                if let Some(v1::envelope::Body::Error(error)) = envelope.body {
+                    assert_eq!(
+                        error.code,
+                        v1::ErrorCode::MalformedFrame as i32,
+                        "{bad:02x?}"
+                    );
+                    saw_error = true;
+                }
+            }
+        }
+        assert!(saw_error, "an Error frame before the close for {bad:02x?}");
+    }
+
+    // A message larger than any frame the gateway accepts: the connection is dropped.
+    let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
+        .await
+        .unwrap();
+    ws.send(Message::Binary(hello(&gateway.token).into()))
+        .await
+        .unwrap();
+    let _welcome = ws.next().await;
+    let _ = ws.send(Message::Binary(vec![0u8; 5 << 20].into())).await;
+    let mut closed = false;
+    for _ in 0..10 {
+        match ws.next().await {
+            None | Some(Err(_) | Ok(Message::Close(_))) => {
+                closed = true;
+                break;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+    assert!(closed, "the oversized sender is disconnected");
+
+    // Meanwhile the well-behaved client still works.
+    good.write(&b"still fine\n"[..]).await.unwrap();
+    read_until(&mut good, "still fine\r\nstill fine", WAIT).await;
+}
+
+/// A Hello frame for raw-socket tests, which bypass the client library.
+mod raw_hello {
+    use bytes::BytesMut;
+    use devtail_client::proto::v1::{self, Envelope, envelope::Body};
+    use devtail_client::proto::{Encoder, EncoderConfig};
+
+    pub(super) fn encode(token: &str) -> Vec<u8> {
+        let hello = Envelope {
+            body: Some(Body::Hello(v1::Hello {
+                min_version: 1,
+                max_version: 1,
+                auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
+                    token: token.to_owned(),
+                })),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        Encoder::new(EncoderConfig::default())
+            .encode_message(&hello, &mut buf)
+            .unwrap();
+        buf.to_vec()
+    }
+}
+
+#[tokio::test]
+async fn a_slow_reader_keeps_gateway_memory_bounded() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let before = gateway.rss_kib();
+    // Endless output, never read by the client.
+    let mut terminal = client
+        .open_terminal(sh("stty raw -echo; cat /dev/zero | tr '\\0' 'x'"))
+        .await
+        .unwrap();
+    let mut samples = Vec::new();
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        samples.push(gateway.rss_kib());
+    }
+    let grown = samples.iter().max().unwrap().saturating_sub(before);
+    // Queues are bounded (channel queue, outbound queue, output log, socket buffers): growth
+    // stays in the low megabytes; an unbounded queue would grow by hundreds of MB in 3 s.
+    assert!(
+        grown < 64 << 10,
+        "gateway RSS grew by {grown} KiB: {samples:?} (before {before})"
+    );
+    // The program is blocked, not dead: reading resumes the flow.
+    let mut got = 0usize;
+    while got < 1 << 20 {
+        if let Some(TerminalEvent::Output(data)) = terminal.next_event().await {
+            assert!(data.iter().all(|&b| b == b'x'));
+            got += data.len();
+        }
+    }
+    terminal.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_sends_close_to_clients_and_hangs_up_terminals() {
+    let mut gateway = TestGateway::start();
+    let client = gateway.client().await;
+    let mut terminal = client
+        .open_terminal(sh("echo ready; sleep 600"))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "ready", WAIT).await;
+    let pid = terminal.opened().pid;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = gateway.terminate(Duration::from_secs(10));
+        (status, gateway)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.expect("the gateway exits on SIGTERM").success());
+    while terminal.next_event().await.is_some() {}
+    let reason = client.closed_reason().expect("closed");
+    assert!(reason.contains("shutting down"), "{reason}");
+    // The terminal's process got SIGHUP (gone, or a zombie left to init).
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let running = !state.is_empty()
+        && state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
+    assert!(!running, "pid {pid} still running: {state}");
+}

@@ -1,0 +1,136 @@
+//! `devtail term` driven like a person would: inside tmux, keys sent with `send-keys`, the
+//! screen read with `capture-pane`, a full-screen program (vi) on the far side.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use devtail_tests::{TestGateway, bin};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A private tmux server for one test, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(gateway: &TestGateway, command: &str) -> Self {
+        let socket = format!(
+            "devtail-test-{}-{}",
+            std::process::id(),
+            gateway.addr.port()
+        );
+        let shell = format!(
+            "DEVTAIL_URL={} DEVTAIL_TOKEN={} {} {command}; echo \"[devtail exited $?]\"; sleep 600",
+            gateway.url(),
+            gateway.token,
+            bin("devtail").display()
+        );
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "sh",
+                "-c",
+                &shell,
+            ])
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(status.success());
+        Self { socket }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `test`; returns it.
+    fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen();
+            if test(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {what}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn vi_runs_full_screen_through_devtail_term() {
+    let gateway = TestGateway::start();
+    let tmux = Tmux::start(&gateway, "term -- vi -u NONE notes.txt");
+    // vi draws its empty buffer: a column of '~' down the left edge of the 30-row screen.
+    tmux.wait_for("vi's empty buffer", |s| {
+        s.lines().filter(|l| l.starts_with('~')).count() >= 20
+    });
+
+    tmux.keys(&["i", "hello from the phone", "Escape"]);
+    tmux.wait_for("the typed text", |s| {
+        s.lines().next().unwrap_or("") == "hello from the phone"
+    });
+    tmux.keys(&[":wq", "Enter"]);
+    let screen = tmux.wait_for("devtail's exit", |s| s.contains("[devtail exited"));
+    assert!(screen.contains("[devtail exited 0]"), "{screen}");
+    let written = std::fs::read_to_string(gateway.workspace.path().join("notes.txt")).unwrap();
+    assert_eq!(written, "hello from the phone\n");
+}
+
+#[test]
+fn the_detach_key_leaves_the_terminal_running() {
+    let gateway = TestGateway::start();
+    let tmux = Tmux::start(&gateway, "term -- sh -c 'echo started; exec cat'");
+    tmux.wait_for("the program", |s| s.contains("started"));
+    tmux.keys(&["typed before detaching", "Enter"]);
+    tmux.wait_for("cat's echo", |s| {
+        s.matches("typed before detaching").count() >= 2
+    });
+    tmux.keys(&["C-\\", "d"]);
+    let screen = tmux.wait_for("the detach message", |s| {
+        s.contains("[detached from terminal")
+    });
+    assert!(screen.contains("[devtail exited 0]"), "{screen}");
+
+    // Still running, with nobody attached.
+    let list = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = gateway.client().await;
+        client.sessions().await.unwrap()
+    });
+    assert_eq!(list.terminals.len(), 1, "{list:?}");
+    assert_eq!(list.terminals[0].attached_clients, 0, "{list:?}");
+}

@@ -1,0 +1,154 @@
+//! `devtail-loadtest`: measures a running gateway from the client side.
+//!
+//! - `echo`: keystroke echo latency — one byte typed into `cat` in a raw PTY, timed until it
+//!   comes back, at a human typing pace;
+//! - `throughput`: output throughput — a program writes N bytes into its PTY as fast as it
+//!   can; MB/s from opening the terminal to its exit, every byte counted.
+//!
+//! Run against a release build of the gateway on loopback. The scale scenarios (thousands of
+//! idle connections, side-by-side peers) build on this.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use devtail_client::proto::v1;
+use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
+
+/// devtail load tester.
+#[derive(Debug, Parser)]
+#[command(after_help = "\
+Examples:
+  devtail-loadtest echo --count 500
+  devtail-loadtest throughput --bytes 200000000")]
+struct Cli {
+    /// Gateway URL.
+    #[arg(long, env = "DEVTAIL_URL", default_value = "ws://127.0.0.1:8722")]
+    url: String,
+    /// Device token.
+    #[arg(long, env = "DEVTAIL_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Keystroke echo latency through `cat` in a raw PTY.
+    Echo {
+        /// Keystrokes to time.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        /// Pause between keystrokes, milliseconds (a fast typist: 20 ms).
+        #[arg(long, default_value_t = 20)]
+        interval_ms: u64,
+    },
+    /// Output throughput of a program flooding its PTY.
+    Throughput {
+        /// Bytes the program writes.
+        #[arg(long, default_value_t = 200_000_000)]
+        bytes: u64,
+        /// Shell command producing the output (`{bytes}` is replaced).
+        #[arg(
+            long,
+            default_value = "yes 'devtail throughput: the quick brown fox jumps over the lazy dog 0123456789' | head -c {bytes}"
+        )]
+        source: String,
+    },
+}
+
+fn raw_sh(script: &str) -> v1::TermOpen {
+    v1::TermOpen {
+        command: "/bin/sh".into(),
+        args: vec!["-c".into(), format!("stty raw -echo; {script}")],
+        ..Default::default()
+    }
+}
+
+/// Reads output until `byte` arrives.
+async fn await_byte(terminal: &mut Terminal, byte: u8) -> anyhow::Result<()> {
+    loop {
+        match terminal.next_event().await {
+            Some(TerminalEvent::Output(data)) if data.contains(&byte) => return Ok(()),
+            Some(TerminalEvent::Exit { .. }) | None => bail!("the terminal ended early"),
+            Some(_) => {}
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn echo(client: &Client, count: usize, interval: Duration) -> anyhow::Result<()> {
+    let mut terminal = client.open_terminal(raw_sh("exec cat")).await?;
+    // Warm up: the first byte back proves cat is reading.
+    terminal.write(&b"!"[..]).await?;
+    await_byte(&mut terminal, b'!').await?;
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count {
+        let key = b'a' + (i % 26) as u8;
+        let start = Instant::now();
+        terminal.write(vec![key]).await?;
+        await_byte(&mut terminal, key).await?;
+        samples.push(start.elapsed());
+        tokio::time::sleep(interval).await;
+    }
+    terminal.kill().await?;
+    samples.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "echo: {count} keystrokes every {} ms: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        interval.as_millis(),
+        us(percentile(&samples, 50.0)),
+        us(percentile(&samples, 90.0)),
+        us(percentile(&samples, 99.0)),
+        us(*samples.last().context("no samples")?),
+    );
+    Ok(())
+}
+
+async fn throughput(client: &Client, bytes: u64, source: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut terminal = client
+        .open_terminal(raw_sh(&source.replace("{bytes}", &bytes.to_string())))
+        .await?;
+    let mut received = 0u64;
+    loop {
+        match terminal.next_event().await {
+            Some(TerminalEvent::Output(data)) => received += data.len() as u64,
+            Some(TerminalEvent::Exit { code, signal }) => {
+                if code != 0 || signal != 0 {
+                    bail!("the source command failed (code {code}, signal {signal})");
+                }
+                break;
+            }
+            Some(_) => {}
+            None => bail!("connection lost after {received} bytes"),
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if received != bytes {
+        bail!("received {received} bytes, expected {bytes}");
+    }
+    println!(
+        "throughput: {received} bytes in {secs:.2} s = {:.1} MB/s",
+        received as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let client = Client::connect(&cli.url, &cli.token, ConnectOptions::default()).await?;
+    match cli.scenario {
+        Scenario::Echo { count, interval_ms } => {
+            echo(&client, count, Duration::from_millis(interval_ms)).await?;
+        }
+        Scenario::Throughput { bytes, source } => throughput(&client, bytes, &source).await?,
+    }
+    client.close().await;
+    Ok(())
+}

@@ -459,6 +459,39 @@ async fn a_slow_reader_keeps_gateway_memory_bounded() {
 }
 
 #[tokio::test]
+async fn ctrl_c_gets_through_while_output_is_blocked() {
+    let gateway = TestGateway::start();
+    let client = gateway.client().await;
+    // The program floods output that the client never reads, so it ends up blocked writing
+    // to its PTY; Ctrl-C typed meanwhile must still reach it.
+    let script = "trap 'echo interrupted > int.txt; exit 0' INT; while :; do echo flooding-the-terminal; done";
+    let mut terminal = client.open_terminal(sh(script)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    terminal.write(&b"\x03"[..]).await.unwrap();
+    let marker = gateway.workspace.path().join("int.txt");
+    tokio::time::timeout(WAIT, async {
+        while !marker.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the program saw SIGINT while its output was backed up");
+    // And the flood that was held back arrives intact before the exit.
+    let (output, status) = run_to_exit(&mut terminal).await;
+    assert_eq!(status, 0);
+    let text = String::from_utf8_lossy(&output);
+    assert!(
+        text.lines()
+            .take(1000)
+            .all(
+                |l| l.trim_end_matches('\r').ends_with("flooding-the-terminal") || l.contains('^')
+            ),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+}
+
+#[tokio::test]
 async fn shutdown_sends_close_to_clients_and_hangs_up_terminals() {
     let mut gateway = TestGateway::start();
     let client = gateway.client().await;

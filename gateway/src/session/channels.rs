@@ -69,6 +69,18 @@ impl Channels {
         let _ = self.out.send(out).await;
     }
 
+    /// Queues a reply without making the frame reader wait: while output floods a client, its
+    /// next keystroke must still reach the terminal. For replies whose order against a
+    /// channel's output does not matter (pongs, errors).
+    fn send_soon(&self, out: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(out)) = self.out.try_send(out) {
+            let queue = self.out.clone();
+            tokio::spawn(async move {
+                let _ = queue.send(out).await;
+            });
+        }
+    }
+
     async fn error(
         &self,
         channel: u32,
@@ -76,8 +88,7 @@ impl Channels {
         message: impl Into<String>,
         request_id: u64,
     ) {
-        self.send(Outbound::error(channel, code, message, request_id))
-            .await;
+        self.send_soon(Outbound::error(channel, code, message, request_id));
     }
 
     /// The open channel, forgetting it if its terminal has ended.
@@ -96,8 +107,7 @@ impl Channels {
     pub(super) async fn handle(&mut self, channel: u32, body: Body) -> Result<(), String> {
         match body {
             Body::Ping(ping) => {
-                self.send(Outbound::new(0, Body::Pong(v1::Pong { nonce: ping.nonce })))
-                    .await
+                self.send_soon(Outbound::new(0, Body::Pong(v1::Pong { nonce: ping.nonce })));
             }
             Body::Pong(_) | Body::AckOnly(_) => {}
             Body::Hello(_) => return Err("hello after the handshake".to_owned()),

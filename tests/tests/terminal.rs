@@ -520,3 +520,145 @@ async fn shutdown_sends_close_to_clients_and_hangs_up_terminals() {
             .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
     assert!(!running, "pid {pid} still running: {state}");
 }
+
+#[tokio::test]
+async fn environment_working_directory_and_default_shell() {
+    let gateway = TestGateway::start();
+    std::fs::create_dir(gateway.workspace.path().join("sub")).unwrap();
+    let client = gateway.client().await;
+    let mut request = sh("pwd; echo \"FOO=$FOO TERM=$TERM token=${DEVTAIL_TOKEN:-none}\"");
+    request.env.insert("FOO".into(), "bar".into());
+    request.cwd = "sub".into();
+    let mut terminal = client.open_terminal(request).await.unwrap();
+    let (output, _) = run_to_exit(&mut terminal).await;
+    let text = String::from_utf8_lossy(&output);
+    let sub = gateway.workspace.path().join("sub").canonicalize().unwrap();
+    assert!(text.contains(&format!("{}\r\n", sub.display())), "{text}");
+    // The gateway's own secret never reaches programs.
+    assert!(
+        text.contains("FOO=bar TERM=xterm-256color token=none"),
+        "{text}"
+    );
+
+    // A working directory outside the workspace is refused.
+    let mut escape = sh("pwd");
+    escape.cwd = "../..".into();
+    let err = client.open_terminal(escape).await.unwrap_err();
+    assert!(err.to_string().contains("PATH_OUTSIDE_WORKSPACE"), "{err}");
+
+    // No command: the user's login shell (SHELL=/bin/sh for the test gateway).
+    let mut shell = client.open_terminal(v1::TermOpen::default()).await.unwrap();
+    shell
+        .write(&b"echo \"shell=$0\"; exit 7\n"[..])
+        .await
+        .unwrap();
+    let (output, status) = run_to_exit(&mut shell).await;
+    assert_eq!(status, 7);
+    assert!(
+        String::from_utf8_lossy(&output).contains("shell=-sh"),
+        "{}",
+        String::from_utf8_lossy(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_protocol_version_mismatch_is_refused_clearly() {
+    use bytes::BytesMut;
+    use devtail_client::proto::v1::{Envelope, envelope::Body};
+    use devtail_client::proto::{Decoder, Encoder, EncoderConfig};
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let gateway = TestGateway::start();
+    let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
+        .await
+        .unwrap();
+    let hello = Envelope {
+        body: Some(Body::Hello(v1::Hello {
+            min_version: 2,
+            max_version: 3,
+            auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
+                token: gateway.token.clone(),
+            })),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let mut buf = BytesMut::new();
+    Encoder::new(EncoderConfig::default())
+        .encode_message(&hello, &mut buf)
+        .unwrap();
+    ws.send(Message::Binary(buf.freeze())).await.unwrap();
+    let mut bodies = Vec::new();
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Binary(frame) = message {
+            bodies.push(
+                Decoder::new(Default::default())
+                    .decode_message(frame)
+                    .unwrap()
+                    .body
+                    .unwrap(),
+            );
+        }
+    }
+    match bodies.as_slice() {
+        [Body::Error(error), Body::Close(close)] => {
+            assert_eq!(error.code, v1::ErrorCode::UnsupportedVersion as i32);
+            assert!(
+                error.message.contains("version 1") && error.message.contains("2..=3"),
+                "{}",
+                error.message
+            );
+            assert_eq!(close.reason, v1::CloseReason::Error as i32);
+        }
+        other => panic!("expected Error then Close, got {other:?}"),
+    }
+}
+
+#[test]
+fn frames_prints_every_frame_as_json() {
+    let gateway = TestGateway::start();
+    let out = gateway
+        .cli()
+        .args(["frames", "--", "echo", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let envelope = value["envelope"].as_object().unwrap();
+            let kind = envelope
+                .keys()
+                .find(|k| !["seq", "ack", "channel"].contains(&k.as_str()))
+                .unwrap();
+            format!("{} {kind}", value["dir"].as_str().unwrap())
+        })
+        .collect();
+    for expected in [
+        "sent hello",
+        "received welcome",
+        "sent ping",
+        "received pong",
+        "sent sessionList",
+        "received sessionListResult",
+        "sent termOpen",
+        "received termOpened",
+        "received termData",
+        "received termExit",
+        "sent close",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "no {expected:?} in {kinds:?}"
+        );
+    }
+}

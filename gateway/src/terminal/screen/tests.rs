@@ -1,0 +1,190 @@
+//! Screen model behaviour, on sequences real programs send.
+
+use super::*;
+
+fn screen(rows: u16, cols: u16, bytes: &[u8]) -> Screen {
+    let mut screen = Screen::new(rows, cols);
+    screen.process(bytes);
+    screen
+}
+
+#[test]
+fn titles_clipboard_and_cursor_queries_are_reported() {
+    let mut screen = Screen::new(24, 80);
+    let events = screen.process(b"hello\x1b]2;my title\x07\r\nab\x1b[6n");
+    assert_eq!(
+        events,
+        vec![
+            ScreenEvent::Title("my title".into()),
+            ScreenEvent::CursorReport(b"\x1b[2;3R".to_vec()),
+        ]
+    );
+    assert_eq!(screen.title(), "my title");
+    let events = screen.process(b"\x1b]52;c;aGVsbG8=\x07");
+    assert_eq!(
+        events,
+        vec![ScreenEvent::Clipboard {
+            selection: "c".into(),
+            data: b"hello".to_vec()
+        }]
+    );
+    assert!(screen.text().starts_with("hello\nab"));
+}
+
+#[test]
+fn sequences_split_across_reads_are_understood() {
+    let mut screen = Screen::new(24, 80);
+    assert!(screen.process(b"\x1b]0;spl").is_empty());
+    assert_eq!(
+        screen.process(b"it\x07"),
+        vec![ScreenEvent::Title("split".into())]
+    );
+    screen.process(b"\x1b[1");
+    screen.process(b"0;5H*");
+    assert_eq!(screen.cursor(), (9, 5));
+}
+
+#[test]
+fn text_wraps_and_scrolls_into_scrollback() {
+    let s = screen(3, 5, b"abcdefg\r\nline2\r\nline3\r\nline4");
+    // "abcde" wrapped to "fg"; four more lines scroll the first two rows away.
+    assert_eq!(s.text(), "line2\nline3\nline4");
+    assert_eq!(
+        String::from_utf8(s.render_scrollback(10)).unwrap(),
+        "abcdefg\r\n"
+    );
+    assert!(s.state.scrollback[0].wrapped);
+    // The cursor waits past the end of a full line until the next character.
+    let s = screen(3, 5, b"12345");
+    assert_eq!((s.cursor(), s.state.pending_wrap), ((0, 4), true));
+}
+
+#[test]
+fn cursor_movement_and_erasing() {
+    let s = screen(
+        4,
+        10,
+        b"0123456789\x1b[2;3Hab\x1b[1;5H\x1b[K\x1b[3;1Hxyz\x1b[2D\x1b[1P",
+    );
+    assert_eq!(s.text(), "0123\n  ab\nxz\n");
+    let s = screen(3, 6, b"aaaaaa\r\nbbbbbb\r\ncccccc\x1b[2;3H\x1b[1J");
+    assert_eq!(s.text(), "\n   bbb\ncccccc");
+    let s = screen(3, 6, b"aaaaaa\r\nbbbbbb\x1b[1;3H\x1b[0J");
+    assert_eq!(s.text(), "aa\n\n");
+    let s = screen(2, 8, b"abcdef\x1b[1;3H\x1b[2@\x1b[1;1H\x1b[3X");
+    assert_eq!(s.text(), "    cdef\n");
+}
+
+#[test]
+fn scroll_regions_insert_and_delete_lines() {
+    // vi-like: region rows 2–3 of 4; a line inserted at row 2 pushes row 3 out of the region,
+    // rows outside it stay.
+    let s = screen(4, 5, b"r1\r\nr2\r\nr3\r\nr4\x1b[2;3r\x1b[2;1H\x1b[L");
+    assert_eq!(s.text(), "r1\n\nr2\nr4");
+    let s = screen(4, 5, b"r1\r\nr2\r\nr3\r\nr4\x1b[2;3r\x1b[2;1H\x1b[M");
+    assert_eq!(s.text(), "r1\nr3\n\nr4");
+    // Line feeds at the bottom of a region scroll only the region, and feed no scrollback.
+    let s = screen(4, 5, b"r1\r\nr2\r\nr3\r\nr4\x1b[2;3r\x1b[3;1H\nnew");
+    assert_eq!(s.text(), "r1\nr3\nnew\nr4");
+    assert!(s.state.scrollback.is_empty());
+    // Reverse index at the top of the region scrolls it down.
+    let s = screen(3, 5, b"a\r\nb\r\nc\x1b[1;1H\x1bMz");
+    assert_eq!(s.text(), "z\na\nb");
+}
+
+#[test]
+fn the_alternate_screen_keeps_the_main_one() {
+    let mut s = screen(3, 10, b"shell $ ");
+    s.process(b"\x1b[?1049h\x1b[H\x1b[2Jvim here");
+    assert_eq!(s.text(), "vim here\n\n");
+    s.process(b"\x1b[?1049l");
+    assert_eq!(s.text(), "shell $\n\n");
+    assert_eq!(s.cursor(), (0, 8), "cursor restored");
+}
+
+#[test]
+fn colours_and_attributes_are_kept_per_cell() {
+    let s = screen(
+        2,
+        20,
+        b"\x1b[1;31mR\x1b[0m \x1b[38;5;200mP\x1b[38;2;1;2;3;48;5;4mT\x1b[7mI\x1b[27;39;49mn",
+    );
+    let cells = &s.state.grid.rows[0].cells;
+    assert_eq!(
+        cells[0].style,
+        Style {
+            fg: Color::Indexed(1),
+            bg: Color::Default,
+            attrs: attr::BOLD
+        }
+    );
+    assert_eq!(cells[1].style, Style::default());
+    assert_eq!(cells[2].style.fg, Color::Indexed(200));
+    assert_eq!(
+        (cells[3].style.fg, cells[3].style.bg),
+        (Color::Rgb(1, 2, 3), Color::Indexed(4))
+    );
+    assert_eq!(cells[4].style.attrs, attr::INVERSE);
+    assert_eq!(cells[5].style, Style::default());
+    // Colon sub-parameters too.
+    let s = screen(1, 4, b"\x1b[38:2::9:8:7mX");
+    assert_eq!(s.state.grid.rows[0].cells[0].style.fg, Color::Rgb(9, 8, 7));
+}
+
+#[test]
+fn wide_characters_take_two_cells() {
+    let s = screen(2, 4, "日本x".as_bytes());
+    assert_eq!(s.text(), "日本\nx");
+    assert_eq!(s.state.grid.rows[0].cells[1].ch, WIDE_CONTINUATION);
+}
+
+#[test]
+fn rendering_reproduces_the_screen() {
+    // Draw something busy, render it, replay the rendering on a fresh screen: same cells,
+    // same cursor.
+    let mut source = Screen::new(6, 30);
+    source.process(b"\x1b[1;32m   Compiling\x1b[0m devtail v0.1.0\r\n");
+    source.process("\x1b[44m blue \x1b[0m and \x1b[38;2;200;100;50mrgb\x1b[0m 日本\r\n".as_bytes());
+    source.process(b"\x1b[4;10H\x1b[7minverse\x1b[0m\x1b[5;3H\x1b[1;3mbold italic");
+    source.process(b"\x1b[6;1Hlast line\x1b[2;8H\x1b[33m");
+    let rendered = source.render_screen();
+    let copy = screen(6, 30, &rendered);
+    for (a, b) in source.state.grid.rows.iter().zip(&copy.state.grid.rows) {
+        assert_eq!(a.cells, b.cells, "row {:?}", a.text());
+    }
+    assert_eq!(copy.cursor(), source.cursor());
+    assert_eq!(copy.state.style, source.state.style, "the pen carries over");
+}
+
+#[test]
+fn rendering_keeps_the_alternate_screen_and_hidden_cursor() {
+    let source = screen(3, 10, b"main\x1b[?1049h\x1b[?25lfull screen");
+    let copy = screen(3, 10, &source.render_screen());
+    assert!(copy.state.alternate);
+    assert!(!copy.state.cursor_visible);
+    assert_eq!(copy.text(), source.text());
+}
+
+#[test]
+fn scrollback_renders_as_lines() {
+    let s = screen(2, 10, b"one\r\n\x1b[31mtwo\x1b[0m\r\nthree\r\nfour");
+    let text = String::from_utf8(s.render_scrollback(10)).unwrap();
+    assert_eq!(text, "one\r\n\x1b[0;31mtwo\x1b[0m\r\n");
+    assert_eq!(
+        String::from_utf8(s.render_scrollback(1)).unwrap(),
+        "\x1b[0;31mtwo\x1b[0m\r\n"
+    );
+}
+
+#[test]
+fn reset_and_resize() {
+    let mut s = screen(3, 10, b"\x1b]2;t\x07junk\x1b[31m");
+    s.process(b"\x1bc");
+    assert_eq!(s.text(), "\n\n");
+    assert_eq!(s.state.style, Style::default());
+    assert_eq!(s.title(), "t");
+    s.process(b"abc\x1b[6n");
+    s.resize(2, 2);
+    assert_eq!(s.cursor(), (0, 1));
+    assert_eq!(s.text(), "ab\n");
+}

@@ -121,8 +121,8 @@ fn the_detach_key_leaves_the_terminal_running() {
         s.matches("typed before detaching").count() >= 2
     });
     tmux.keys(&["C-\\", "d"]);
-    let screen = tmux.wait_for("the detach message", |s| {
-        s.contains("[detached from terminal")
+    let screen = tmux.wait_for("the detach message and devtail's exit", |s| {
+        s.contains("[detached from terminal") && s.contains("[devtail exited")
     });
     assert!(screen.contains("[devtail exited 0]"), "{screen}");
 

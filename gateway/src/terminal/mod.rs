@@ -1,7 +1,8 @@
 //! Terminals: processes in PTYs that live in the gateway independently of connections.
 //!
 //! One task per terminal owns the PTY ([`task`]): it writes input, reads output into an
-//! [`OutputLog`](log::OutputLog) and the [screen model](screen), and reaps the process. Clients
+//! [`OutputLog`](log::OutputLog), and reaps the process; a second follows the log with the
+//! [screen model](screen) (titles, clipboard, cursor queries, snapshots). Clients
 //! *subscribe*: each subscription reads the log from its own offset at its own pace, and the
 //! PTY is read only while the slowest subscriber is less than [`READ_WINDOW`] behind — a client
 //! that stops reading stops the program (it blocks on write), memory stays bounded. No thread
@@ -21,6 +22,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::proto::v1;
 use log::OutputLog;
+use screen::Screen;
 
 /// Bytes of output a terminal keeps for subscribers to read (and, later, to replay).
 const LOG_CAPACITY: usize = 256 << 10; // 256 KiB ≈ 3 full screens of a busy build log, ×10 of vim
@@ -90,15 +92,20 @@ pub(crate) struct State {
     exit: Option<ExitInfo>,
     /// Per subscriber: the offset it has consumed up to.
     subscribers: HashMap<u64, u64>,
+    /// How far the screen model has read.
+    screen_offset: u64,
+    /// Resizes the screen model has yet to apply: (output offset, rows, cols).
+    resizes: std::collections::VecDeque<(u64, u16, u16)>,
     size: (u16, u16),
 }
 
 impl State {
-    /// Unread bytes of the slowest subscriber.
+    /// Unread bytes of the slowest reader: subscribers and the screen model.
     fn backlog(&self) -> u64 {
         let end = self.log.end();
         self.subscribers
             .values()
+            .chain(std::iter::once(&self.screen_offset))
             .map(|&offset| end.saturating_sub(offset))
             .max()
             .unwrap_or(0)
@@ -328,6 +335,8 @@ impl Terminals {
                 clipboard: (0, String::new(), Bytes::new()),
                 exit: None,
                 subscribers: HashMap::new(),
+                screen_offset: 0,
+                resizes: std::collections::VecDeque::new(),
                 size: (rows, cols),
             }),
             changed,
@@ -339,8 +348,14 @@ impl Terminals {
         self.map().insert(id, Arc::clone(&terminal));
         let registry = Arc::clone(self);
         let shared = Arc::clone(&terminal);
+        let screen = tokio::spawn({
+            let shared = Arc::clone(&terminal);
+            async move { task::follow_screen(&shared, Screen::new(rows, cols)).await }
+        });
         tokio::spawn(async move {
             task::run(running, &shared, input_rx, control_rx).await;
+            // The terminal is gone from listings only once its model has seen all output.
+            let _ = screen.await;
             registry.map().remove(&shared.id);
         });
         Ok(terminal)

@@ -1,5 +1,6 @@
-//! The task that owns one PTY: input in, output out (into the log and the screen model), resize
-//! and signals, and reaping the process — all in one `select!` loop, no thread.
+//! The task that owns one PTY: input in, output out (into the log), resize and signals, and
+//! reaping the process — all in one `select!` loop, no thread. The screen model follows the
+//! log in a task of its own ([`follow_screen`]), so parsing never delays the bytes.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::MAX_CHUNK;
 use super::screen::{Screen, ScreenEvent};
 use super::{Control, ExitInfo, READ_WINDOW, SpawnSpec, Terminal};
 
@@ -32,7 +34,6 @@ pub(super) struct Running {
     child: tokio::process::Child,
     pub(super) pid: u32,
     pub(super) command: String,
-    screen: Screen,
 }
 
 /// Opens a PTY and starts the program in it (a new session with the PTY as controlling
@@ -74,7 +75,6 @@ pub(super) fn start(spec: &SpawnSpec) -> std::io::Result<Running> {
         child,
         pid,
         command: program,
-        screen: Screen::new(rows, cols),
     })
 }
 
@@ -104,7 +104,6 @@ pub(super) async fn run(
         pty,
         mut child,
         pid,
-        mut screen,
         ..
     } = running;
     // A second descriptor of the master, to ask for the foreground process group.
@@ -127,8 +126,11 @@ pub(super) async fn run(
             Some(request) = control.recv() => match request {
                 Control::Resize { rows, cols } => {
                     if writer.resize(pty_process::Size::new(rows, cols)).is_ok() {
-                        screen.resize(rows, cols);
-                        terminal.lock().size = (rows, cols);
+                        let mut state = terminal.lock();
+                        state.size = (rows, cols);
+                        // The screen model resizes when it reaches this point of the output.
+                        let at = state.log.end();
+                        state.resizes.push_back((at, rows, cols));
                     }
                 }
                 Control::Signal(number) => {
@@ -159,7 +161,8 @@ pub(super) async fn run(
                 Ok(_) => {
                     let chunk = buf.split().freeze();
                     buf.reserve(READ_BUF);
-                    publish_output(terminal, &mut screen, &chunk, &mut pending);
+                    terminal.lock().log.append(&chunk);
+                    terminal.changed.send_modify(|v| *v += 1);
                     if drain_until.is_some() {
                         drain_until = Some(Instant::now() + DRAIN_QUIET);
                     }
@@ -186,29 +189,74 @@ pub(super) async fn run(
     }
 }
 
-/// Records output: screen model first (it may produce answers or events), then the log.
-fn publish_output(terminal: &Terminal, screen: &mut Screen, chunk: &Bytes, pending: &mut Bytes) {
-    let events = screen.process(chunk);
-    let mut state = terminal.lock();
-    let attached = !state.subscribers.is_empty();
-    for event in events {
-        match event {
-            ScreenEvent::Title(title) => {
-                state.title = (state.title.0 + 1, title);
+/// Feeds the terminal's output, as it lands in the log, to the screen model; publishes what
+/// the model finds (title, clipboard) and answers cursor queries nobody else will. Runs until
+/// the terminal has exited and its output is consumed. The model counts as a reader of the log,
+/// so it never falls behind what the log holds.
+pub(super) async fn follow_screen(terminal: &Terminal, mut screen: Screen) {
+    let mut changed = terminal.changed.subscribe();
+    loop {
+        changed.borrow_and_update();
+        let (chunk, resize, exited) = {
+            let state = terminal.lock();
+            // Stop at the next resize, so that it applies exactly where it happened.
+            let until = state.resizes.front().map_or(u64::MAX, |&(at, ..)| at);
+            let max = MAX_CHUNK.min(
+                usize::try_from(until.saturating_sub(state.screen_offset)).unwrap_or(MAX_CHUNK),
+            );
+            let chunk = state.log.read(state.screen_offset, max);
+            let offset = state.screen_offset + chunk.len() as u64;
+            let resize = state
+                .resizes
+                .front()
+                .copied()
+                .filter(|&(at, ..)| at <= offset);
+            (
+                chunk,
+                resize,
+                state.exit.is_some() && offset == state.log.end(),
+            )
+        };
+        let events = screen.process(&chunk);
+        let mut answers = Vec::new();
+        let news;
+        {
+            let mut state = terminal.lock();
+            state.screen_offset += chunk.len() as u64;
+            if let Some((_, rows, cols)) = resize {
+                screen.resize(rows, cols);
+                state.resizes.pop_front();
             }
-            ScreenEvent::Clipboard { selection, data } => {
-                state.clipboard = (state.clipboard.0 + 1, selection, Bytes::from(data));
+            let attached = !state.subscribers.is_empty();
+            news = events
+                .iter()
+                .any(|e| !matches!(e, ScreenEvent::CursorReport(_)));
+            for event in events {
+                match event {
+                    ScreenEvent::Title(title) => state.title = (state.title.0 + 1, title),
+                    ScreenEvent::Clipboard { selection, data } => {
+                        state.clipboard = (state.clipboard.0 + 1, selection, Bytes::from(data));
+                    }
+                    // With a client attached, its terminal answers (it sees the query).
+                    ScreenEvent::CursorReport(answer) if !attached => answers.push(answer),
+                    ScreenEvent::CursorReport(_) => {}
+                }
             }
-            // With a client attached, its terminal answers (it sees the query in the output).
-            ScreenEvent::CursorReport(answer) if !attached => {
-                let mut joined = answer;
-                joined.extend_from_slice(pending);
-                *pending = Bytes::from(joined);
-            }
-            ScreenEvent::CursorReport(_) => {}
+        }
+        terminal.progress.notify_one();
+        if news {
+            // Subscribers pick up the new title or clipboard.
+            terminal.changed.send_modify(|v| *v += 1);
+        }
+        for answer in answers {
+            // Best effort: a program that floods its input queue does not get an answer.
+            let _ = terminal.input.try_send(Bytes::from(answer));
+        }
+        if exited {
+            return;
+        }
+        if chunk.is_empty() && resize.is_none() && changed.changed().await.is_err() {
+            return;
         }
     }
-    state.log.append(chunk);
-    drop(state);
-    terminal.changed.send_modify(|v| *v += 1);
 }

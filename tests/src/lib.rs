@@ -227,3 +227,38 @@ pub async fn read_until(
     );
     text
 }
+
+/// Frames for tests that talk to the gateway over a raw WebSocket, bypassing the client
+/// library (to send what a correct client never would).
+pub mod raw {
+    use bytes::{Bytes, BytesMut};
+    use devtail_client::proto::v1::{self, Envelope, envelope::Body};
+    use devtail_client::proto::{Decoder, DecoderConfig, Encoder, EncoderConfig};
+
+    /// A Hello frame offering protocol versions `min..=max`, authenticated with `token`.
+    pub fn hello(token: &str, min: u32, max: u32) -> Bytes {
+        let hello = Envelope {
+            body: Some(Body::Hello(v1::Hello {
+                min_version: min,
+                max_version: max,
+                auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
+                    token: token.to_owned(),
+                })),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        Encoder::new(EncoderConfig::default())
+            .encode_message(&hello, &mut buf)
+            .expect("a Hello fits in a frame");
+        buf.freeze()
+    }
+
+    /// Decodes one frame from the gateway (uncompressed: raw tests never offer compression).
+    pub fn decode(frame: Bytes) -> Envelope {
+        Decoder::new(DecoderConfig::default())
+            .decode_message(frame)
+            .expect("the gateway sends valid frames")
+    }
+}

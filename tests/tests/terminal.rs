@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use devtail_client::proto::v1;
 use devtail_client::{Client, ClientError, ConnectOptions, TerminalEvent};
-use devtail_tests::{TestGateway, read_until, run_to_exit};
+use devtail_tests::{TestGateway, raw, read_until, run_to_exit};
 use sha2::{Digest as _, Sha256};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -339,7 +339,6 @@ async fn malformed_and_oversized_frames_close_only_that_connection() {
     let mut good = client.open_terminal(open("cat", &[])).await.unwrap();
 
     // A raw WebSocket that says Hello properly, then sends garbage.
-    let hello = raw_hello::encode;
     for bad in [
         vec![0x08, 0x01, 0x02],             // reserved flag bit
         vec![0x00, 0x0a, 0x7f, 0x01],       // truncated protobuf
@@ -348,7 +347,7 @@ async fn malformed_and_oversized_frames_close_only_that_connection() {
         let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
             .await
             .unwrap();
-        ws.send(Message::Binary(hello(&gateway.token).into()))
+        ws.send(Message::Binary(raw::hello(&gateway.token, 1, 1)))
             .await
             .unwrap();
         let welcome = ws.next().await.unwrap().unwrap();
@@ -357,9 +356,7 @@ async fn malformed_and_oversized_frames_close_only_that_connection() {
         let mut saw_error = false;
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Binary(frame) = message {
-                let envelope = devtail_client::proto::Decoder::new(Default::default())
-                    .decode_message(frame)
-                    .unwrap();
+                let envelope = raw::decode(frame);
                 if let Some(v1::envelope::Body::Error(error)) = envelope.body {
                     assert_eq!(
                         error.code,
@@ -377,7 +374,7 @@ async fn malformed_and_oversized_frames_close_only_that_connection() {
     let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
         .await
         .unwrap();
-    ws.send(Message::Binary(hello(&gateway.token).into()))
+    ws.send(Message::Binary(raw::hello(&gateway.token, 1, 1)))
         .await
         .unwrap();
     let _welcome = ws.next().await;
@@ -397,32 +394,6 @@ async fn malformed_and_oversized_frames_close_only_that_connection() {
     // Meanwhile the well-behaved client still works.
     good.write(&b"still fine\n"[..]).await.unwrap();
     read_until(&mut good, "still fine\r\nstill fine", WAIT).await;
-}
-
-/// A Hello frame for raw-socket tests, which bypass the client library.
-mod raw_hello {
-    use bytes::BytesMut;
-    use devtail_client::proto::v1::{self, Envelope, envelope::Body};
-    use devtail_client::proto::{Encoder, EncoderConfig};
-
-    pub(super) fn encode(token: &str) -> Vec<u8> {
-        let hello = Envelope {
-            body: Some(Body::Hello(v1::Hello {
-                min_version: 1,
-                max_version: 1,
-                auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
-                    token: token.to_owned(),
-                })),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        let mut buf = BytesMut::new();
-        Encoder::new(EncoderConfig::default())
-            .encode_message(&hello, &mut buf)
-            .unwrap();
-        buf.to_vec()
-    }
 }
 
 #[tokio::test]
@@ -563,9 +534,7 @@ async fn environment_working_directory_and_default_shell() {
 
 #[tokio::test]
 async fn a_protocol_version_mismatch_is_refused_clearly() {
-    use bytes::BytesMut;
-    use devtail_client::proto::v1::{Envelope, envelope::Body};
-    use devtail_client::proto::{Decoder, Encoder, EncoderConfig};
+    use devtail_client::proto::v1::envelope::Body;
     use futures_util::{SinkExt as _, StreamExt as _};
     use tokio_tungstenite::tungstenite::Message;
 
@@ -573,32 +542,13 @@ async fn a_protocol_version_mismatch_is_refused_clearly() {
     let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
         .await
         .unwrap();
-    let hello = Envelope {
-        body: Some(Body::Hello(v1::Hello {
-            min_version: 2,
-            max_version: 3,
-            auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
-                token: gateway.token.clone(),
-            })),
-            ..Default::default()
-        })),
-        ..Default::default()
-    };
-    let mut buf = BytesMut::new();
-    Encoder::new(EncoderConfig::default())
-        .encode_message(&hello, &mut buf)
+    ws.send(Message::Binary(raw::hello(&gateway.token, 2, 3)))
+        .await
         .unwrap();
-    ws.send(Message::Binary(buf.freeze())).await.unwrap();
     let mut bodies = Vec::new();
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Binary(frame) = message {
-            bodies.push(
-                Decoder::new(Default::default())
-                    .decode_message(frame)
-                    .unwrap()
-                    .body
-                    .unwrap(),
-            );
+            bodies.push(raw::decode(frame).body.unwrap());
         }
     }
     match bodies.as_slice() {

@@ -163,7 +163,7 @@ impl Client {
         if parsed.scheme != Scheme::Ws {
             return Err(ClientError::UnsupportedScheme(parsed.to_string()));
         }
-        let max_wire = DEFAULT_MAX_FRAME_LEN + 1;
+        let max_wire = devtail_proto::max_wire_len(DEFAULT_MAX_FRAME_LEN);
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_wire))
             .max_frame_size(Some(max_wire));

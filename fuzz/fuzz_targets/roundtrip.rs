@@ -9,9 +9,11 @@
 //! in two pieces), and the envelope (seq/ack/channel and a body: TermData with raw or
 //! repetitive, compressible bytes, Ping, Error, FileChunk, TermOpen with env entries, or none).
 //! Frames of both transports go through the same decoder in order, so the zstd stream context
-//! and its reset bit (release, policy change, "compressed is not smaller" fallback) are
-//! checked across every kind of transition. An envelope over the limit must be refused by
-//! the encoder with `FrameTooLarge`; anything else must decode.
+//! and its reset bit (release, policy change) are checked across every kind of transition. An
+//! envelope over the limit must be refused by the encoder with `FrameTooLarge`; anything else
+//! must decode. The flags byte must follow the policy in force: plain under the threshold (and
+//! always with `Off`); at or above it, a `ZstdStream` policy always sends a stream frame, and a
+//! `ZstdFrame` policy sends a zstd frame only when it is smaller than the plain envelope.
 
 #![no_main]
 
@@ -123,9 +125,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         level: u.int_in_range(1..=5)?,
         window_log: u.int_in_range(10..=16)?,
     };
+    let mut current = policy(u)?;
     let mut encoder = Encoder::new(EncoderConfig {
         max_frame_len,
-        compression: policy(u)?,
+        compression: current,
         zstd,
     });
     let mut decoder = Decoder::new(DecoderConfig {
@@ -150,7 +153,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             assert_eq!(encoder.context_bytes(), 0);
         }
         if op & 0b010 != 0 {
-            encoder.set_compression(policy(u)?);
+            current = policy(u)?;
+            encoder.set_compression(current);
         }
         let via_stream = op & 0b100 != 0;
         let sent = envelope(u)?;
@@ -187,9 +191,23 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         let what = move || {
             format!(
                 "frame {frame}: {len}-byte envelope (limit {max_frame_len}), flags {flags:#04x}, \
-                 {wire_len} wire bytes via {transport}"
+                 {wire_len} wire bytes via {transport}, policy {current:?}"
             )
         };
+        let body_len = wire_len - if via_stream { 5 } else { 1 };
+        match (current, flags & 0b11) {
+            (CompressionPolicy::ZstdStream { threshold }, 0b10) if len >= threshold => {}
+            (CompressionPolicy::ZstdFrame { threshold }, 0b01)
+                if len >= threshold && body_len < len => {}
+            (CompressionPolicy::ZstdFrame { threshold }, 0b00) if len >= threshold => {}
+            (CompressionPolicy::Off, 0b00) => {}
+            (
+                CompressionPolicy::ZstdFrame { threshold }
+                | CompressionPolicy::ZstdStream { threshold },
+                0b00,
+            ) if len < threshold => {}
+            _ => panic!("{}: compression does not follow the policy", what()),
+        }
 
         let received = if via_stream {
             // Feed the frame in two pieces: the first must yield Ok(None).

@@ -28,6 +28,13 @@ pub const FRAME_COMPRESS_THRESHOLD: usize = 256;
 /// Most a stream decoder reserves ahead of received bytes for a frame still arriving.
 const RESERVE_AHEAD: usize = 64 << 10; // 64 KiB: one QUIC read's worth
 
+/// Largest frame on the wire for envelopes of at most `max_frame_len` bytes: the flags byte,
+/// plus zstd's worst-case expansion of incompressible data (1/256 of it, plus 64 bytes for the
+/// frame and block headers of a small frame — zstd's own `ZSTD_COMPRESSBOUND` margin).
+pub fn max_wire_len(max_frame_len: usize) -> usize {
+    max_frame_len + FLAGS_LEN + (max_frame_len >> 8) + 64
+}
+
 /// How an [`Encoder`] compresses, chosen from what the peer can decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompressionPolicy {
@@ -316,10 +323,11 @@ impl Decoder {
         &self.config
     }
 
-    /// Largest frame on the wire (flags byte included) this decoder can accept: compressed
-    /// frames are only sent when smaller than the plain envelope.
+    /// Largest frame on the wire (flags byte included) this decoder accepts. A stream frame of
+    /// data that does not compress is a little larger than the plain envelope (zstd stores it
+    /// in raw blocks), so the limit allows for zstd's worst-case expansion.
     pub fn max_wire_len(&self) -> usize {
-        self.config.max_frame_len + FLAGS_LEN
+        max_wire_len(self.config.max_frame_len)
     }
 
     /// Bytes of zstd state held now.

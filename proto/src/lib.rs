@@ -17,10 +17,11 @@ mod codec;
 mod compress;
 mod error;
 pub mod frame;
+pub mod reliability;
 
 pub use codec::{
     CompressionPolicy, DEFAULT_MAX_FRAME_LEN, Decoder, DecoderConfig, Encoder, EncoderConfig,
-    FRAME_COMPRESS_THRESHOLD, STREAM_COMPRESS_THRESHOLD,
+    FRAME_COMPRESS_THRESHOLD, STREAM_COMPRESS_THRESHOLD, max_wire_len,
 };
 pub use compress::{DEFAULT_WINDOW_LOG, ZstdParams};
 pub use error::{DecodeError, EncodeError};

@@ -33,7 +33,7 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     // Messages larger than the biggest frame the decoder accepts are refused by the WebSocket
     // layer before they are buffered.
-    let max_wire = crate::proto::DEFAULT_MAX_FRAME_LEN + 1;
+    let max_wire = crate::proto::max_wire_len(crate::proto::DEFAULT_MAX_FRAME_LEN);
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_wire))
         .max_frame_size(Some(max_wire));

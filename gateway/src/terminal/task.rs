@@ -22,6 +22,9 @@ const READ_BUF: usize = 16 << 10;
 /// collected until this much quiet passes.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 
+/// Output pause after which the screen model compacts the lines that scrolled by.
+const COMPACT_AFTER: Duration = Duration::from_millis(500);
+
 /// After SIGHUP, a process that is still alive after this long gets SIGKILL.
 const HANGUP_GRACE: Duration = Duration::from_secs(3);
 
@@ -255,8 +258,20 @@ pub(super) async fn follow_screen(terminal: &Terminal, mut screen: Screen) {
         if exited {
             return;
         }
-        if chunk.is_empty() && resize.is_none() && changed.changed().await.is_err() {
-            return;
+        if chunk.is_empty() && resize.is_none() {
+            // Caught up with the output. Once it has paused for a moment, render what
+            // scrolled by into the compact scrollback (doing it at every catch-up would render
+            // most lines of a flood only to drop them).
+            let pause = tokio::time::sleep(COMPACT_AFTER);
+            tokio::select! {
+                changed = changed.changed() => if changed.is_err() { return },
+                () = pause, if screen.has_raw_scrollback() => {
+                    screen.compact();
+                    if changed.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
         }
     }
 }

@@ -122,22 +122,24 @@ impl Grid {
     }
 
     /// Scrolls rows `top..=bottom` up by `n`, blank rows in `fill` entering at the bottom.
-    /// Each row leaving the top is shown to `gone` first (for the scrollback). Rows are
-    /// recycled, not reallocated: a flood of output scrolls without touching the allocator.
+    /// Each row leaving the top is handed to `gone`, which gives back a row to reuse as the
+    /// blank one (the same row, or one it recycles): a flood of output scrolls without
+    /// touching the allocator.
     pub(crate) fn scroll_up(
         &mut self,
         top: usize,
         bottom: usize,
         n: usize,
         fill: Style,
-        mut gone: impl FnMut(&Row),
+        mut gone: impl FnMut(Row) -> Row,
     ) {
         for _ in 0..n.min(bottom + 1 - top) {
-            let mut row = self.rows.remove(top).expect("top is inside the grid");
-            gone(&row);
-            row.cells.fill(Cell::blank(fill));
-            row.wrapped = false;
-            self.rows.insert(bottom, row);
+            let row = self.rows.remove(top).expect("top is inside the grid");
+            let mut blank = gone(row);
+            blank.cells.clear();
+            blank.cells.resize(self.cols, Cell::blank(fill));
+            blank.wrapped = false;
+            self.rows.insert(bottom, blank);
         }
     }
 
@@ -205,7 +207,10 @@ mod tests {
             grid.cell_mut(i, 0).ch = ch;
         }
         let mut gone = Vec::new();
-        grid.scroll_up(1, 2, 1, Style::default(), |row| gone.push(row.text()));
+        grid.scroll_up(1, 2, 1, Style::default(), |row| {
+            gone.push(row.text());
+            row
+        });
         assert_eq!(gone, ["b"]);
         let text: Vec<String> = grid.rows.iter().map(Row::text).collect();
         assert_eq!(text, ["a", "c", "", "d"]);

@@ -68,6 +68,10 @@ struct State {
     scrollback: VecDeque<ScrollLine>,
     /// Bytes held by `scrollback`.
     scrollback_bytes: usize,
+    /// Lines scrolled off since the last [`Screen::compact`], still as cells (newest last).
+    /// During a flood most lines scroll past faster than anyone could read them: they are
+    /// recycled here unrendered, and only what is left when output pauses gets rendered.
+    recent: VecDeque<Row>,
     row: usize,
     col: usize,
     /// The cursor sits past the last column: the next printable wraps first.
@@ -109,6 +113,7 @@ impl Screen {
                 alternate: false,
                 scrollback: VecDeque::new(),
                 scrollback_bytes: 0,
+                recent: VecDeque::new(),
                 row: 0,
                 col: 0,
                 pending_wrap: false,
@@ -158,6 +163,17 @@ impl Screen {
         s.pending_wrap = false;
     }
 
+    /// Renders the lines scrolled off during the last burst into compact form. Call when the
+    /// output pauses: between bursts the model then holds at most one screen of cells.
+    pub(crate) fn compact(&mut self) {
+        self.state.compact();
+    }
+
+    /// True when lines scrolled off since the last [`Screen::compact`].
+    pub(crate) fn has_raw_scrollback(&self) -> bool {
+        !self.state.recent.is_empty()
+    }
+
     /// Cursor position (row, column), 0-based.
     #[cfg_attr(not(test), allow(dead_code))] // read by tests; snapshots use the renderers
     pub(crate) fn cursor(&self) -> (usize, usize) {
@@ -199,26 +215,48 @@ impl State {
     fn scroll_up(&mut self, n: usize) {
         // Only the main screen scrolling from its first row feeds the scrollback.
         let feed = !self.alternate && self.top == 0;
-        let (top, bottom, style) = (self.top, self.bottom, self.style);
-        let mut lines = Vec::new();
+        let (top, bottom, style, cols) = (self.top, self.bottom, self.style, self.grid.cols);
+        let recent = &mut self.recent;
         self.grid.scroll_up(top, bottom, n, style, |row| {
-            if feed {
-                lines.push(ScrollLine {
-                    ansi: render::row_to_ansi(row).into_boxed_str(),
-                    wrapped: row.wrapped,
-                });
+            if !feed {
+                return row;
+            }
+            recent.push_back(row);
+            // Past the cap, the oldest raw line is dropped and its buffer reused.
+            if recent.len() > SCROLLBACK_LINES {
+                recent.pop_front().expect("not empty")
+            } else {
+                Row::new(cols)
             }
         });
-        for line in lines {
-            self.scrollback_bytes += line.ansi.len();
-            self.scrollback.push_back(line);
-            while self.scrollback.len() > SCROLLBACK_LINES
-                || self.scrollback_bytes > SCROLLBACK_BYTES
-            {
-                let old = self.scrollback.pop_front().expect("not empty");
-                self.scrollback_bytes -= old.ansi.len();
+        self.trim_scrollback();
+    }
+
+    /// Keeps at most `SCROLLBACK_LINES` lines in all, and the rendered ones within their byte
+    /// budget: the oldest go first.
+    fn trim_scrollback(&mut self) {
+        while self.scrollback.len() + self.recent.len() > SCROLLBACK_LINES
+            || self.scrollback_bytes > SCROLLBACK_BYTES
+        {
+            match self.scrollback.pop_front() {
+                Some(old) => self.scrollback_bytes -= old.ansi.len(),
+                None => break,
             }
         }
+    }
+
+    /// Renders the raw recent lines into the compact scrollback and frees their cells.
+    fn compact(&mut self) {
+        for row in self.recent.drain(..) {
+            let line = ScrollLine {
+                ansi: render::row_to_ansi(&row).into_boxed_str(),
+                wrapped: row.wrapped,
+            };
+            self.scrollback_bytes += line.ansi.len();
+            self.scrollback.push_back(line);
+        }
+        self.recent = VecDeque::new();
+        self.trim_scrollback();
     }
 
     fn reverse_index(&mut self) {
@@ -300,6 +338,7 @@ impl State {
             3 => {
                 self.scrollback.clear();
                 self.scrollback_bytes = 0;
+                self.recent.clear();
             }
             _ => {}
         }
@@ -576,7 +615,7 @@ impl vte::Perform for State {
             }
             ('M', false) if (self.top..=self.bottom).contains(&self.row) => {
                 self.grid
-                    .scroll_up(self.row, self.bottom, n, self.style, |_| {});
+                    .scroll_up(self.row, self.bottom, n, self.style, |row| row);
                 self.col = 0;
             }
             ('S', false) => self.scroll_up(n),

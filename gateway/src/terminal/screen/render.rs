@@ -104,11 +104,19 @@ impl Screen {
     /// it wrapped onto the next.
     pub(crate) fn render_scrollback(&self, max_lines: usize) -> Vec<u8> {
         let s = &self.state;
-        let skip = s.scrollback.len().saturating_sub(max_lines);
+        let rendered = s
+            .scrollback
+            .iter()
+            .map(|l| (std::borrow::Cow::Borrowed(&*l.ansi), l.wrapped));
+        let recent = s
+            .recent
+            .iter()
+            .map(|r| (std::borrow::Cow::Owned(row_to_ansi(r)), r.wrapped));
+        let total = s.scrollback.len() + s.recent.len();
         let mut out = String::new();
-        for line in s.scrollback.iter().skip(skip) {
-            out.push_str(&line.ansi);
-            if !line.wrapped {
+        for (ansi, wrapped) in rendered.chain(recent).skip(total.saturating_sub(max_lines)) {
+            out.push_str(&ansi);
+            if !wrapped {
                 out.push_str("\r\n");
             }
         }

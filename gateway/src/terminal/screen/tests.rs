@@ -53,7 +53,15 @@ fn text_wraps_and_scrolls_into_scrollback() {
         String::from_utf8(s.render_scrollback(10)).unwrap(),
         "abcdefg\r\n"
     );
-    assert!(s.state.scrollback[0].wrapped);
+    assert!(s.state.recent[0].wrapped);
+    // Compacting renders the raw lines once; the scrollback reads the same.
+    let mut s = s;
+    s.compact();
+    assert!(s.state.recent.is_empty() && s.state.scrollback[0].wrapped);
+    assert_eq!(
+        String::from_utf8(s.render_scrollback(10)).unwrap(),
+        "abcdefg\r\n"
+    );
     // The cursor waits past the end of a full line until the next character.
     let s = screen(3, 5, b"12345");
     assert_eq!((s.cursor(), s.state.pending_wrap), ((0, 4), true));
@@ -174,6 +182,37 @@ fn scrollback_renders_as_lines() {
         String::from_utf8(s.render_scrollback(1)).unwrap(),
         "\x1b[0;31mtwo\x1b[0m\r\n"
     );
+}
+
+#[test]
+fn scrollback_is_bounded_in_lines_and_bytes() {
+    let mut s = Screen::new(2, 20);
+    for i in 0..1000 {
+        s.process(format!("line {i}\r\n").as_bytes());
+        if i % 97 == 0 {
+            s.compact();
+        }
+    }
+    assert_eq!(
+        s.state.scrollback.len() + s.state.recent.len(),
+        SCROLLBACK_LINES
+    );
+    let text = String::from_utf8(s.render_scrollback(usize::MAX)).unwrap();
+    assert!(
+        text.starts_with("line 799\r\n") && text.ends_with("line 998\r\n"),
+        "{text}"
+    );
+    // Colourful lines cost more bytes: the byte budget binds before the line count.
+    let mut s = Screen::new(2, 80);
+    let colourful: String = (0..40)
+        .map(|i| format!("\x1b[38;2;{i};{i};{i}mx"))
+        .collect();
+    for _ in 0..300 {
+        s.process(format!("{colourful}\r\n").as_bytes());
+        s.compact();
+    }
+    assert!(s.state.scrollback_bytes <= SCROLLBACK_BYTES);
+    assert!(s.state.scrollback.len() < SCROLLBACK_LINES);
 }
 
 #[test]

@@ -340,9 +340,10 @@ async fn malformed_and_oversized_frames_close_only_that_connection() {
 
     // A raw WebSocket that says Hello properly, then sends garbage.
     for bad in [
-        vec![0x08, 0x01, 0x02],             // reserved flag bit
-        vec![0x00, 0x0a, 0x7f, 0x01],       // truncated protobuf
-        vec![0x01, 0xde, 0xad, 0xbe, 0xef], // not zstd
+        vec![0x08, 0x01, 0x02],                    // reserved flag bit
+        vec![0x00, 0x0a, 0x7f, 0x01],              // truncated protobuf
+        vec![0x01, 0xde, 0xad, 0xbe, 0xef],        // not zstd
+        raw::hello(&gateway.token, 1, 1).to_vec(), // a second Hello
     ] {
         let (mut ws, _) = tokio_tungstenite::connect_async(gateway.url())
             .await

@@ -20,9 +20,7 @@ use tracing::{info, warn};
 
 use crate::Gateway;
 use crate::proto::v1::{self, Envelope, envelope::Body};
-use crate::proto::{
-    CompressionPolicy, DecodeError, Decoder, DecoderConfig, Encoder, EncoderConfig, ZstdParams,
-};
+use crate::proto::{CompressionPolicy, Decoder, DecoderConfig, Encoder, EncoderConfig, ZstdParams};
 use channels::Channels;
 
 /// Frames queued towards the client before forwarders wait. Each holds at most a 64 KiB
@@ -166,7 +164,7 @@ pub(crate) async fn serve<S, K>(
                 let envelope = match decoder.decode_message(frame) {
                     Ok(envelope) => envelope,
                     Err(e) => {
-                        report_decode_error(&out_tx, &e).await;
+                        refuse(&out_tx, e.code(), e.to_string()).await;
                         break End::ProtocolError(e.to_string());
                     }
                 };
@@ -177,6 +175,7 @@ pub(crate) async fn serve<S, K>(
                     Some(Body::Close(_)) => break End::ClientClosed,
                     Some(body) => {
                         if let Err(reason) = channels.handle(envelope.channel, body).await {
+                            refuse(&out_tx, v1::ErrorCode::MalformedFrame, reason.clone()).await;
                             break End::ProtocolError(reason);
                         }
                     }
@@ -193,7 +192,8 @@ pub(crate) async fn serve<S, K>(
                     message: "gateway shutting down".into(),
                     reconnect_after_ms: RECONNECT_AFTER_SHUTDOWN_MS,
                 });
-                let _ = out_tx.send(Outbound::new(0, close)).await;
+                // Bounded: a client that stopped reading does not hold up the shutdown.
+                let _ = tokio::time::timeout(FLUSH_TIMEOUT, out_tx.send(Outbound::new(0, close))).await;
                 break End::Shutdown;
             }
         }
@@ -216,17 +216,19 @@ pub(crate) async fn serve<S, K>(
     );
 }
 
-/// Tells the client why its frame was refused, then closes (the decoder's state is suspect).
-async fn report_decode_error(out: &mpsc::Sender<Outbound>, err: &DecodeError) {
-    let _ = out
-        .send(Outbound::error(0, err.code(), err.to_string(), 0))
-        .await;
+/// Tells the client why the connection ends (Error, then Close), then lets it end. Bounded in
+/// time: a client that does not read does not keep the connection alive.
+async fn refuse(out: &mpsc::Sender<Outbound>, code: v1::ErrorCode, message: String) {
     let close = Body::Close(v1::Close {
         reason: v1::CloseReason::Error as i32,
-        message: err.to_string(),
+        message: message.clone(),
         reconnect_after_ms: 0,
     });
-    let _ = out.send(Outbound::new(0, close)).await;
+    let frames = async {
+        out.send(Outbound::error(0, code, message, 0)).await?;
+        out.send(Outbound::new(0, close)).await
+    };
+    let _ = tokio::time::timeout(FLUSH_TIMEOUT, frames).await;
 }
 
 async fn send_now<K>(

@@ -21,6 +21,9 @@ use devtail_proto::{
 /// Frames queued towards the gateway before writers wait.
 const OUTBOUND_QUEUE: usize = 64;
 
+/// How long [`Client::close`] waits for the Close to be written.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Events queued per channel before the reader stops reading the socket (backpressure).
 pub(crate) const CHANNEL_QUEUE: usize = 64;
 
@@ -467,8 +470,9 @@ impl Client {
                 }),
             )
             .await;
-        // The writer closes the socket after sending Close; wait for it to be gone.
-        self.out.closed().await;
+        // The writer closes the socket after sending Close; wait for it to be gone, but not
+        // forever if the gateway has stopped reading.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.out.closed()).await;
     }
 
     /// Why the connection ended, if it has.

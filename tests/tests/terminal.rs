@@ -413,6 +413,7 @@ async fn a_slow_reader_keeps_gateway_memory_bounded() {
         samples.push(gateway.rss_kib());
     }
     let grown = samples.iter().max().unwrap().saturating_sub(before);
+    eprintln!("gateway RSS {before} KiB before the flood; samples while blocked: {samples:?} KiB");
     // Queues are bounded (channel queue, outbound queue, output log, socket buffers): growth
     // stays in the low megabytes; an unbounded queue would grow by hundreds of MB in 3 s.
     assert!(

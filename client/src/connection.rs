@@ -410,12 +410,19 @@ impl Client {
         self.open_channel(Body::TermOpen(open)).await
     }
 
-    /// Attaches to a running terminal (output from now on).
-    pub async fn attach(&self, terminal_id: u64, read_only: bool) -> Result<Terminal, ClientError> {
+    /// Attaches to a running terminal, replaying its output from byte `replay_from` (0 = all
+    /// the gateway still holds; `u64::MAX` = from now on). Output older than the gateway holds
+    /// arrives as a [`TerminalEvent::Snapshot`](crate::TerminalEvent::Snapshot) of the screen.
+    pub async fn attach(
+        &self,
+        terminal_id: u64,
+        read_only: bool,
+        replay_from: u64,
+    ) -> Result<Terminal, ClientError> {
         self.open_channel(Body::Attach(v1::Attach {
             target: Some(v1::attach::Target::TerminalId(terminal_id)),
             read_only,
-            replay_from: 0,
+            replay_from,
         }))
         .await
     }

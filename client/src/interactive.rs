@@ -128,6 +128,13 @@ pub(crate) async fn run(
                     drop(raw);
                     anyhow::bail!("gateway: {message}");
                 }
+                Some(TerminalEvent::Snapshot { screen, scrollback, .. }) => {
+                    // Clear, then the scrollback tail, then the screen as it is.
+                    stdout.write_all(b"\x1b[0m\x1b[H\x1b[2J")?;
+                    stdout.write_all(&scrollback)?;
+                    stdout.write_all(&screen)?;
+                    stdout.flush()?;
+                }
                 Some(TerminalEvent::Clipboard { .. }) => {}
                 None => {
                     drop(raw);

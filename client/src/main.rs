@@ -58,7 +58,8 @@ enum Command {
     },
     /// List the gateway's running terminals.
     Sessions,
-    /// Reattach to a running terminal (output from now on).
+    /// Reattach to a running terminal: its recent output (or a snapshot of its screen), then
+    /// live.
     #[command(after_help = "Example: devtail attach 3")]
     Attach {
         /// Terminal id, from `devtail sessions`.
@@ -131,7 +132,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             interactive::run(client, terminal, false).await
         }
         Command::Attach { id, read_only } => {
-            let terminal = client.attach(id, read_only).await?;
+            // Everything the gateway still holds, or a snapshot of the screen, then live.
+            let terminal = client.attach(id, read_only, 0).await?;
             interactive::run(client, terminal, read_only).await
         }
         Command::Sessions => sessions(client).await,

@@ -29,6 +29,16 @@ pub enum TerminalEvent {
         /// Signal number, 0 if none.
         signal: u32,
     },
+    /// The screen as it is, standing in for `skipped_bytes` of output the gateway no longer
+    /// holds: clear the screen, write `scrollback` then `screen`; output continues after it.
+    Snapshot {
+        /// Output bytes that were never sent.
+        skipped_bytes: u64,
+        /// ANSI that redraws the screen on a cleared terminal.
+        screen: Bytes,
+        /// The scrollback tail, as ANSI lines.
+        scrollback: Bytes,
+    },
     /// The gateway reported an error on this channel.
     Error {
         /// Wire error code.
@@ -133,11 +143,16 @@ impl Terminal {
                         signal: exit.signal,
                     }
                 }
+                Body::TermSnapshot(snapshot) => TerminalEvent::Snapshot {
+                    skipped_bytes: snapshot.skipped_bytes,
+                    screen: snapshot.screen,
+                    scrollback: snapshot.scrollback,
+                },
                 Body::Error(error) => TerminalEvent::Error {
                     code: error.code,
                     message: error.message,
                 },
-                // Snapshots and other kinds arrive with later gateway versions.
+                // Kinds a later gateway may add.
                 _ => continue,
             };
             return Some(event);

@@ -225,7 +225,7 @@ async fn sessions_lists_terminals_and_attach_joins_one() {
 
     // A second device attaches and sees output from now on; both can type.
     let second = gateway.client().await;
-    let mut attached = second.attach(id, false).await.unwrap();
+    let mut attached = second.attach(id, false, u64::MAX).await.unwrap();
     attached.write(&b"from-second\n"[..]).await.unwrap();
     read_until(&mut terminal, "from-second\r\nfrom-second", WAIT).await;
     read_until(&mut attached, "from-second\r\nfrom-second", WAIT).await;
@@ -243,7 +243,7 @@ async fn sessions_lists_terminals_and_attach_joins_one() {
     );
 
     // A read-only attach may not type.
-    let mut watcher = second.attach(id, true).await.unwrap();
+    let mut watcher = second.attach(id, true, u64::MAX).await.unwrap();
     assert!(watcher.opened().read_only);
     watcher.write(&b"nope\n"[..]).await.unwrap();
     match watcher.next_event().await {
@@ -611,6 +611,63 @@ fn frames_prints_every_frame_as_json() {
         assert!(
             kinds.iter().any(|k| k == expected),
             "no {expected:?} in {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn attaching_replays_held_output_or_sends_a_snapshot() {
+    let gateway = TestGateway::start();
+    let first = gateway.client().await;
+    let mut terminal = first
+        .open_terminal(sh(
+            "echo small-history; read _; seq 1 60000; echo END-OF-FLOOD; exec cat",
+        ))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "small-history", WAIT).await;
+    let id = terminal.id();
+
+    // While the log still holds everything, a second device replays it from the start.
+    let second = gateway.client().await;
+    let mut replay = second.attach(id, true, 0).await.unwrap();
+    assert_eq!(replay.opened().output_offset, 0);
+    read_until(&mut replay, "small-history", WAIT).await;
+    drop(replay);
+
+    // 60 000 lines (≈ 350 KB) overflow the log: a late device gets the screen instead.
+    terminal.write(&b"\n"[..]).await.unwrap();
+    read_until(&mut terminal, "END-OF-FLOOD", WAIT).await;
+    let mut late = second.attach(id, false, 0).await.unwrap();
+    let offset = late.opened().output_offset;
+    let (skipped, screen, scrollback) = match late.next_event().await {
+        Some(TerminalEvent::Snapshot {
+            skipped_bytes,
+            screen,
+            scrollback,
+        }) => (skipped_bytes, screen, scrollback),
+        other => panic!("expected a snapshot, got {other:?}"),
+    };
+    assert_eq!(
+        skipped, offset,
+        "everything before the snapshot's offset is accounted for"
+    );
+    assert!(offset > 256 << 10, "{offset}");
+    let screen = String::from_utf8_lossy(&screen).into_owned();
+    let scrollback = String::from_utf8_lossy(&scrollback).into_owned();
+    // The screen shows the last lines of the flood; the scrollback the lines above them.
+    assert!(
+        screen.contains("59990") || screen.contains("END-OF-FLOOD"),
+        "{screen}"
+    );
+    assert!(scrollback.lines().count() >= 100, "{scrollback}");
+    // Then live output continues: typing reaches cat, and the echo comes back.
+    late.write(&b"after-snapshot\n"[..]).await.unwrap();
+    let seen = read_until(&mut late, "after-snapshot\r\nafter-snapshot", WAIT).await;
+    if !screen.contains("END-OF-FLOOD") {
+        assert!(
+            seen.contains("END-OF-FLOOD"),
+            "the flood's end arrives after the snapshot"
         );
     }
 }

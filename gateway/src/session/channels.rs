@@ -18,6 +18,9 @@ use crate::terminal::{
 /// Channels one connection may have open at once.
 const MAX_CHANNELS: usize = 256;
 
+/// Snapshots tried when attaching to output that moves faster than a snapshot is taken.
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
 /// Size of a terminal opened without one.
 const DEFAULT_SIZE: (u16, u16) = (24, 80);
 
@@ -238,7 +241,11 @@ impl Channels {
         };
         match self.gateway.terminals.spawn(spec) {
             // From offset 0: what the program printed before we subscribed is its first output.
-            Ok(terminal) => self.start(channel, terminal, false, Some(0)).await,
+            Ok(terminal) => {
+                let subscription = terminal.subscribe(0);
+                self.start(channel, terminal, false, subscription, None)
+                    .await;
+            }
             Err(e) => {
                 let code = if e.kind() == std::io::ErrorKind::NotFound {
                     ErrorCode::NotFound
@@ -279,8 +286,10 @@ impl Channels {
             }
         };
         match terminal {
-            // Output from now on; replaying history (`replay_from`) comes with resumable sessions.
-            Some(terminal) => self.start(channel, terminal, attach.read_only, None).await,
+            Some(terminal) => {
+                self.attach_terminal(channel, terminal, attach.read_only, attach.replay_from)
+                    .await
+            }
             None => {
                 self.error(channel, ErrorCode::NotFound, "no such terminal", 0)
                     .await
@@ -288,15 +297,66 @@ impl Channels {
         }
     }
 
-    /// Announces the terminal on the channel and starts carrying its output.
+    /// Joins a running terminal: replays its output from `replay_from` if the log still holds
+    /// it (an offset past the end means "from now on"), else sends a snapshot of the screen
+    /// standing in for what is gone, then live output. Never a silent hole.
+    async fn attach_terminal(
+        &mut self,
+        channel: u32,
+        terminal: Arc<Terminal>,
+        read_only: bool,
+        replay_from: u64,
+    ) {
+        let subscription = terminal.subscribe(replay_from);
+        if subscription.offset() <= replay_from {
+            return self
+                .start(channel, terminal, read_only, subscription, None)
+                .await;
+        }
+        drop(subscription);
+        // The output at `replay_from` is gone. The snapshot shows the screen at its own offset;
+        // subscribing there can only fail if the log moved past it in between: try again.
+        for _ in 0..SNAPSHOT_ATTEMPTS {
+            let Some(snapshot) = terminal.snapshot().await else {
+                return self
+                    .error(channel, ErrorCode::NotFound, "the terminal has ended", 0)
+                    .await;
+            };
+            let subscription = terminal.subscribe(snapshot.offset);
+            if subscription.offset() != snapshot.offset {
+                continue;
+            }
+            let body = Body::TermSnapshot(v1::TermSnapshot {
+                skipped_bytes: snapshot.offset - replay_from,
+                screen: snapshot.screen,
+                scrollback: snapshot.scrollback,
+                size: Some(term_size(snapshot.size)),
+                output_offset: snapshot.offset,
+                title: snapshot.title,
+            });
+            return self
+                .start(channel, terminal, read_only, subscription, Some(body))
+                .await;
+        }
+        self.error(
+            channel,
+            ErrorCode::Internal,
+            "the terminal's output moves too fast to snapshot; try again",
+            0,
+        )
+        .await;
+    }
+
+    /// Announces the terminal on the channel (then `first`, e.g. a snapshot) and starts
+    /// carrying its output from the subscription's offset.
     async fn start(
         &mut self,
         channel: u32,
         terminal: Arc<Terminal>,
         read_only: bool,
-        from: Option<u64>,
+        subscription: Subscription,
+        first: Option<Body>,
     ) {
-        let subscription = terminal.subscribe(from);
         let opened = v1::TermOpened {
             terminal_id: terminal.id.0,
             pid: terminal.pid,
@@ -304,9 +364,12 @@ impl Channels {
             output_offset: subscription.offset(),
             read_only,
         };
-        // Queued before the forwarder exists, so it precedes every output frame.
+        // Queued before the forwarder exists, so they precede every output frame.
         self.send(Outbound::new(channel, Body::TermOpened(opened)))
             .await;
+        if let Some(first) = first {
+            self.send(Outbound::new(channel, first)).await;
+        }
         let forwarder = tokio::spawn(forward(channel, subscription, self.out.clone()));
         self.open.insert(
             channel,

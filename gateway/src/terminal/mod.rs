@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::proto::v1;
 use log::OutputLog;
@@ -127,6 +127,8 @@ pub(crate) struct Terminal {
     progress: Notify,
     input: mpsc::Sender<Bytes>,
     control: mpsc::Sender<Control>,
+    /// Requests for a snapshot, answered by the screen model's task.
+    snapshots: mpsc::Sender<oneshot::Sender<Snapshot>>,
     next_subscriber: AtomicU64,
 }
 
@@ -155,6 +157,14 @@ impl Terminal {
         self.lock().size
     }
 
+    /// The screen as the model shows it (at its offset, a little behind the newest output
+    /// during a flood). `None` once the terminal has ended.
+    pub(crate) async fn snapshot(&self) -> Option<Snapshot> {
+        let (reply, answer) = oneshot::channel();
+        self.snapshots.send(reply).await.ok()?;
+        answer.await.ok()
+    }
+
     /// Sends input, waiting while the terminal's input queue is full.
     pub(crate) async fn write(&self, data: Bytes) -> bool {
         // Backpressure: a program that does not read its input slows the sender down.
@@ -167,13 +177,14 @@ impl Terminal {
         let _ = self.control.send(control).await;
     }
 
-    /// Starts reading this terminal's output at `from` (clamped to what the log holds);
-    /// `None` = from now on.
-    pub(crate) fn subscribe(self: &Arc<Self>, from: Option<u64>) -> Subscription {
+    /// Starts reading this terminal's output at `from`, clamped to what the log holds (an
+    /// offset before its start begins at the start: check [`Subscription::offset`]; one past
+    /// its end begins at the end).
+    pub(crate) fn subscribe(self: &Arc<Self>, from: u64) -> Subscription {
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
         let end = state.log.end();
-        let offset = from.map_or(end, |from| from.clamp(state.log.start(), end));
+        let offset = from.clamp(state.log.start(), end);
         state.subscribers.insert(id, offset);
         drop(state);
         Subscription {
@@ -195,6 +206,23 @@ pub(crate) fn term_size((rows, cols): (u16, u16)) -> v1::TermSize {
         height_px: 0,
     }
 }
+
+/// The screen at an output offset, rendered for a client that cannot replay the output
+/// before it.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    /// ANSI that redraws the screen on a cleared terminal.
+    pub(crate) screen: Bytes,
+    /// The scrollback tail, ANSI lines.
+    pub(crate) scrollback: Bytes,
+    pub(crate) size: (u16, u16),
+    pub(crate) title: String,
+    /// Output offset the snapshot shows the screen at; output continues from here.
+    pub(crate) offset: u64,
+}
+
+/// Snapshot requests queued per terminal.
+const SNAPSHOT_QUEUE: usize = 8;
 
 /// What a subscriber receives, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +350,7 @@ impl Terminals {
         let running = task::start(&spec)?;
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (snapshots_tx, snapshots_rx) = mpsc::channel(SNAPSHOT_QUEUE);
         let (changed, _) = watch::channel(0);
         let terminal = Arc::new(Terminal {
             id,
@@ -343,6 +372,7 @@ impl Terminals {
             progress: Notify::new(),
             input: input_tx,
             control: control_tx,
+            snapshots: snapshots_tx,
             next_subscriber: AtomicU64::new(0),
         });
         self.map().insert(id, Arc::clone(&terminal));
@@ -350,7 +380,7 @@ impl Terminals {
         let shared = Arc::clone(&terminal);
         let screen = tokio::spawn({
             let shared = Arc::clone(&terminal);
-            async move { task::follow_screen(&shared, Screen::new(rows, cols)).await }
+            async move { task::follow_screen(&shared, Screen::new(rows, cols), snapshots_rx).await }
         });
         tokio::spawn(async move {
             task::run(running, &shared, input_rx, control_rx).await;

@@ -7,12 +7,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rustix::process::{Pid, Signal};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::MAX_CHUNK;
 use super::screen::{Screen, ScreenEvent};
-use super::{Control, ExitInfo, READ_WINDOW, SpawnSpec, Terminal};
+use super::{Control, ExitInfo, READ_WINDOW, Snapshot, SpawnSpec, Terminal};
 
 /// Bytes read from the PTY per call. Linux hands out at most ~4 KiB per read of a PTY; a larger
 /// buffer lets one wake-up drain several.
@@ -196,10 +196,18 @@ pub(super) async fn run(
 /// the model finds (title, clipboard) and answers cursor queries nobody else will. Runs until
 /// the terminal has exited and its output is consumed. The model counts as a reader of the log,
 /// so it never falls behind what the log holds.
-pub(super) async fn follow_screen(terminal: &Terminal, mut screen: Screen) {
+pub(super) async fn follow_screen(
+    terminal: &Terminal,
+    mut screen: Screen,
+    mut snapshots: mpsc::Receiver<oneshot::Sender<Snapshot>>,
+) {
     let mut changed = terminal.changed.subscribe();
     loop {
         changed.borrow_and_update();
+        // The model stands exactly at `screen_offset` here: answer snapshot requests.
+        while let Ok(reply) = snapshots.try_recv() {
+            let _ = reply.send(snapshot(terminal, &screen));
+        }
         let (chunk, resize, exited) = {
             let state = terminal.lock();
             // Stop at the next resize, so that it applies exactly where it happened.
@@ -263,15 +271,34 @@ pub(super) async fn follow_screen(terminal: &Terminal, mut screen: Screen) {
             // scrolled by into the compact scrollback (doing it at every catch-up would render
             // most lines of a flood only to drop them).
             let pause = tokio::time::sleep(COMPACT_AFTER);
-            tokio::select! {
-                changed = changed.changed() => if changed.is_err() { return },
-                () = pause, if screen.has_raw_scrollback() => {
-                    screen.compact();
-                    if changed.changed().await.is_err() {
-                        return;
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    changed = changed.changed() => match changed {
+                        Ok(()) => break,
+                        Err(_) => return,
+                    },
+                    Some(reply) = snapshots.recv() => {
+                        let _ = reply.send(snapshot(terminal, &screen));
                     }
+                    () = &mut pause, if screen.has_raw_scrollback() => screen.compact(),
                 }
             }
         }
+    }
+}
+
+/// Scrollback lines a snapshot carries (all the model keeps).
+const SNAPSHOT_SCROLLBACK_LINES: usize = 200;
+
+/// The screen as the model shows it now, at output offset `screen_offset`.
+fn snapshot(terminal: &Terminal, screen: &Screen) -> Snapshot {
+    let (rows, cols) = screen.size();
+    Snapshot {
+        screen: Bytes::from(screen.render_screen()),
+        scrollback: Bytes::from(screen.render_scrollback(SNAPSHOT_SCROLLBACK_LINES)),
+        size: (rows, cols),
+        title: screen.title().to_owned(),
+        offset: terminal.lock().screen_offset,
     }
 }

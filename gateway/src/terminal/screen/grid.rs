@@ -86,6 +86,7 @@ impl Row {
         self.cells.resize(cols, BLANK);
     }
 
+    #[cfg(test)]
     pub(crate) fn text(&self) -> String {
         let mut s: String = self
             .cells

@@ -175,20 +175,25 @@ impl Screen {
     }
 
     /// Cursor position (row, column), 0-based.
-    #[cfg_attr(not(test), allow(dead_code))] // read by tests; snapshots use the renderers
+    #[cfg(test)]
     pub(crate) fn cursor(&self) -> (usize, usize) {
         (self.state.row, self.state.col)
     }
 
+    /// Rows and columns.
+    pub(crate) fn size(&self) -> (u16, u16) {
+        let s = &self.state;
+        (s.grid.height() as u16, s.grid.cols as u16)
+    }
+
     /// The visible text, rows joined by newlines, trailing blanks trimmed.
-    #[cfg_attr(not(test), allow(dead_code))] // read by tests; snapshots use the renderers
+    #[cfg(test)]
     pub(crate) fn text(&self) -> String {
         let rows: Vec<String> = self.state.grid.rows.iter().map(Row::text).collect();
         rows.join("\n")
     }
 
     /// The window title last set.
-    #[cfg_attr(not(test), allow(dead_code))] // read by tests; snapshots use the renderers
     pub(crate) fn title(&self) -> &str {
         &self.state.title
     }

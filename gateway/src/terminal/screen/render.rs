@@ -75,8 +75,6 @@ pub(super) fn row_to_ansi(row: &Row) -> String {
     out
 }
 
-// The terminal snapshot sent after a resume gap is built from these (resumable sessions).
-#[cfg_attr(not(test), allow(dead_code))]
 impl Screen {
     /// ANSI text that redraws the visible screen on a cleared terminal of the same size:
     /// alternate-screen state, every row with its colours, then the cursor and the pen.

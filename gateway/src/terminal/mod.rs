@@ -194,6 +194,7 @@ impl Terminal {
             title_seen: 0,
             clipboard_seen: 0,
             changed: self.changed.subscribe(),
+            finished: false,
         }
     }
 }
@@ -247,6 +248,8 @@ pub(crate) struct Subscription {
     title_seen: u64,
     clipboard_seen: u64,
     changed: watch::Receiver<u64>,
+    /// The exit was returned: nothing more will come.
+    finished: bool,
 }
 
 impl Subscription {
@@ -262,8 +265,10 @@ impl Subscription {
             // Mark the current version seen before looking, so a change made while we look
             // wakes the next wait.
             self.changed.borrow_and_update();
+            if self.finished {
+                return None;
+            }
             let mut events = Vec::new();
-            let mut done = false;
             {
                 let state = self.terminal.lock();
                 if state.title.0 > self.title_seen {
@@ -279,20 +284,13 @@ impl Subscription {
                 }
                 let chunk = state.log.read(self.offset, MAX_CHUNK);
                 if !chunk.is_empty() {
-                    // Bytes older than the log's start were never going to be seen: the
-                    // window keeps subscribers inside the log, so this only skips on attach.
+                    // The read window keeps every subscriber inside the log; `max` only guards.
                     self.offset = self.offset.max(state.log.start()) + chunk.len() as u64;
                     events.push(TermEvent::Output(chunk));
                 } else if let Some(exit) = state.exit {
-                    if self.offset == u64::MAX {
-                        return None;
-                    }
                     events.push(TermEvent::Exit(exit));
-                    done = true;
+                    self.finished = true;
                 }
-            }
-            if done {
-                self.offset = u64::MAX;
             }
             if !events.is_empty() {
                 return Some(events);

@@ -1,6 +1,8 @@
 //! devtail-tests: end-to-end tests that start the real `devtail-gateway` and `devtail`
 //! binaries, and the fixtures they need.
 //!
+//! [`chaos::ChaosProxy`] stands between client and gateway to cut or black-hole connections.
+//!
 //! The binaries are the ones `cargo test --workspace` builds next to the test executables
 //! (the gateway and client packages have integration tests of their own, which makes cargo
 //! build their binaries before any test runs).
@@ -10,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+pub mod chaos;
 
 pub use devtail_client as client;
 

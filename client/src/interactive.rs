@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use devtail_client::{Client, Terminal, TerminalEvent};
+use devtail_client::{ReconnectEvent, ReconnectingTerminal, TerminalEvent};
 use tokio::io::AsyncReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -83,15 +83,21 @@ fn scan_keys(bytes: &[u8], pending_escape: &mut bool) -> Vec<Keys> {
     out
 }
 
-/// Runs the terminal interactively until it exits or the user detaches. Returns the exit
-/// status to leave with.
+/// Shows `text` in reverse video on the bottom row, leaving the cursor where it was.
+fn status_line(out: &mut impl std::io::Write, text: &str) -> std::io::Result<()> {
+    let (rows, _) = local_size();
+    write!(out, "\x1b7\x1b[{rows};1H\x1b[7m {text} \x1b[0m\x1b[K\x1b8")?;
+    out.flush()
+}
+
+/// Runs the terminal interactively until it exits or the user detaches. Connection drops
+/// show a status line while it reconnects. Returns the exit status to leave with.
 pub(crate) async fn run(
-    client: Client,
-    mut terminal: Terminal,
+    mut terminal: ReconnectingTerminal,
     read_only: bool,
 ) -> anyhow::Result<i32> {
     let raw = RawMode::enable();
-    let writer = terminal.writer();
+    let input = terminal.input();
     let (keys_tx, mut keys_rx) = mpsc::channel::<Keys>(64);
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
@@ -108,49 +114,55 @@ pub(crate) async fn run(
     let mut winch = signal(SignalKind::window_change())?;
     if !read_only {
         let (rows, cols) = local_size();
-        writer.resize(rows, cols).await?;
+        input.resize(rows, cols).await?;
     }
     let mut stdout = std::io::stdout().lock();
     let status = loop {
         tokio::select! {
             event = terminal.next_event() => match event {
-                Some(TerminalEvent::Output(data)) => {
+                Some(ReconnectEvent::Terminal(TerminalEvent::Output(data))) => {
                     stdout.write_all(&data)?;
                     stdout.flush()?;
                 }
-                Some(TerminalEvent::Title(title)) => {
+                Some(ReconnectEvent::Terminal(TerminalEvent::Title(title))) => {
                     // Pass the title on to the local terminal.
                     write!(stdout, "\x1b]2;{title}\x07")?;
                     stdout.flush()?;
                 }
-                Some(TerminalEvent::Exit { code, signal }) => break TerminalEvent::exit_status(code, signal),
-                Some(TerminalEvent::Error { message, .. }) => {
-                    drop(raw);
-                    anyhow::bail!("gateway: {message}");
-                }
-                Some(TerminalEvent::Snapshot { screen, scrollback, .. }) => {
+                Some(ReconnectEvent::Terminal(TerminalEvent::Snapshot { screen, scrollback, .. })) => {
                     // Clear, then the scrollback tail, then the screen as it is.
                     stdout.write_all(b"\x1b[0m\x1b[H\x1b[2J")?;
                     stdout.write_all(&scrollback)?;
                     stdout.write_all(&screen)?;
                     stdout.flush()?;
                 }
-                Some(TerminalEvent::Clipboard { .. }) => {}
+                Some(ReconnectEvent::Terminal(TerminalEvent::Exit { code, signal })) => {
+                    break TerminalEvent::exit_status(code, signal);
+                }
+                Some(ReconnectEvent::Terminal(TerminalEvent::Error { message, .. })) => {
+                    drop(raw);
+                    anyhow::bail!("gateway: {message}");
+                }
+                Some(ReconnectEvent::Terminal(TerminalEvent::Clipboard { .. })) => {}
+                Some(ReconnectEvent::Reconnecting { attempt, reason }) => {
+                    status_line(&mut stdout, &format!(
+                        "devtail: connection lost ({reason}) · reconnecting, attempt {attempt} · keys are kept"
+                    ))?;
+                }
+                Some(ReconnectEvent::Reconnected) => {
+                    status_line(&mut stdout, "devtail: reconnected")?;
+                }
                 None => {
                     drop(raw);
-                    anyhow::bail!(
-                        "connection lost: {}",
-                        terminal.closed_reason().unwrap_or_else(|| "no reason given".into())
-                    );
+                    anyhow::bail!("the terminal ended without an exit status");
                 }
             },
             keys = keys_rx.recv() => match keys {
-                Some(Keys::Input(bytes)) if !read_only => writer.write(bytes).await?,
+                Some(Keys::Input(bytes)) if !read_only => input.write(bytes).await?,
                 Some(Keys::Input(_)) => {}
                 Some(Keys::Detach) => {
                     let id = terminal.id();
-                    terminal.detach().await?;
-                    client.close().await;
+                    terminal.close().await;
                     drop(raw);
                     eprintln!("\r\n[detached from terminal {id}; reattach with: devtail attach {id}]");
                     return Ok(0);
@@ -160,12 +172,12 @@ pub(crate) async fn run(
             },
             _ = winch.recv(), if !read_only => {
                 let (rows, cols) = local_size();
-                writer.resize(rows, cols).await?;
+                input.resize(rows, cols).await?;
             }
         }
     };
     drop(raw);
-    client.close().await;
+    terminal.close().await;
     Ok(status)
 }
 

@@ -8,10 +8,12 @@
 //! acknowledges, compresses and sends.
 
 mod connection;
+mod reconnect;
 mod terminal;
 mod url;
 
 pub use connection::{Client, ClientError, ConnectOptions, FrameTap, TapDirection};
 pub use devtail_proto as proto;
+pub use reconnect::{Endpoint, InputSender, ReconnectEvent, ReconnectingTerminal};
 pub use terminal::{Terminal, TerminalEvent, TerminalWriter};
 pub use url::{DEFAULT_PORT, GatewayUrl, Scheme};

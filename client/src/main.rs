@@ -9,7 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use devtail_client::proto::v1;
-use devtail_client::{Client, ConnectOptions, FrameTap, TapDirection, TerminalEvent};
+use devtail_client::{
+    Client, ConnectOptions, Endpoint, FrameTap, ReconnectEvent, ReconnectingTerminal, TapDirection,
+    TerminalEvent,
+};
 use tokio::io::AsyncReadExt as _;
 
 /// devtail: terminals on your dev machine, over a devtail gateway.
@@ -123,22 +126,32 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         options.no_compression = *no_compression;
         options.tap = Some(json_tap());
     }
-    let client = Client::connect(&cli.url, &token, options).await?;
+    let endpoint = Endpoint {
+        url: cli.url,
+        token,
+        options,
+    };
     match cli.command {
-        Command::Exec { command } => exec(client, command).await,
+        Command::Exec { command } => {
+            let open = term_open(command, interactive::local_size());
+            exec(ReconnectingTerminal::open(endpoint, open).await?).await
+        }
         Command::Term { command } => {
             let open = term_open(command, interactive::local_size());
-            let terminal = client.open_terminal(open).await?;
-            interactive::run(client, terminal, false).await
+            interactive::run(ReconnectingTerminal::open(endpoint, open).await?, false).await
         }
         Command::Attach { id, read_only } => {
             // Everything the gateway still holds, or a snapshot of the screen, then live.
-            let terminal = client.attach(id, read_only, 0).await?;
-            interactive::run(client, terminal, read_only).await
+            let terminal = ReconnectingTerminal::attach(endpoint, id, read_only).await?;
+            interactive::run(terminal, read_only).await
         }
-        Command::Sessions => sessions(client).await,
-        Command::Frames { command, .. } => frames(client, command).await,
+        Command::Sessions => sessions(connect(&endpoint).await?).await,
+        Command::Frames { command, .. } => frames(connect(&endpoint).await?, command).await,
     }
+}
+
+async fn connect(endpoint: &Endpoint) -> anyhow::Result<Client> {
+    Ok(Client::connect(&endpoint.url, &endpoint.token, endpoint.options.clone()).await?)
 }
 
 fn term_open(mut command: Vec<String>, (rows, cols): (u16, u16)) -> v1::TermOpen {
@@ -163,13 +176,10 @@ fn term_open(mut command: Vec<String>, (rows, cols): (u16, u16)) -> v1::TermOpen
 /// SIGINT, as a protocol signal number.
 const SIGINT: u32 = 2;
 
-async fn exec(client: Client, command: Vec<String>) -> anyhow::Result<i32> {
-    let mut terminal = client
-        .open_terminal(term_open(command, interactive::local_size()))
-        .await?;
-    let writer = terminal.writer();
+async fn exec(mut terminal: ReconnectingTerminal) -> anyhow::Result<i32> {
+    let input = terminal.input();
     // Standard input → the terminal; at its end, Ctrl-D (twice after a partial line).
-    let input = writer.clone();
+    let stdin_input = input.clone();
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = vec![0u8; 16 << 10];
@@ -179,14 +189,14 @@ async fn exec(client: Client, command: Vec<String>) -> anyhow::Result<i32> {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     at_line_start = buf[n - 1] == b'\n';
-                    if input.write(buf[..n].to_vec()).await.is_err() {
+                    if stdin_input.write(buf[..n].to_vec()).await.is_err() {
                         return;
                     }
                 }
             }
         }
         let eof: &[u8] = if at_line_start { b"\x04" } else { b"\x04\x04" };
-        let _ = input.write(eof.to_vec()).await;
+        let _ = stdin_input.write(eof.to_vec()).await;
     });
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut stdout = std::io::stdout().lock();
@@ -194,30 +204,34 @@ async fn exec(client: Client, command: Vec<String>) -> anyhow::Result<i32> {
     loop {
         tokio::select! {
             event = terminal.next_event() => match event {
-                Some(TerminalEvent::Output(data)) => {
+                Some(ReconnectEvent::Terminal(TerminalEvent::Output(data))) => {
                     stdout.write_all(&data)?;
                     stdout.flush()?;
                 }
-                Some(TerminalEvent::Exit { code, signal }) => {
-                    drop(terminal);
-                    client.close().await;
+                Some(ReconnectEvent::Terminal(TerminalEvent::Exit { code, signal })) => {
+                    terminal.close().await;
                     return Ok(TerminalEvent::exit_status(code, signal));
                 }
-                Some(TerminalEvent::Error { message, .. }) => anyhow::bail!("gateway: {message}"),
-                Some(_) => {}
-                None => anyhow::bail!(
-                    "connection lost before the command ended: {}",
-                    terminal.closed_reason().unwrap_or_else(|| "no reason given".into())
-                ),
+                Some(ReconnectEvent::Terminal(TerminalEvent::Error { message, .. })) => {
+                    anyhow::bail!("gateway: {message}")
+                }
+                Some(ReconnectEvent::Reconnecting { attempt, reason }) => {
+                    if attempt == 1 {
+                        eprintln!("devtail: connection lost ({reason}); reconnecting…");
+                    }
+                }
+                Some(ReconnectEvent::Reconnected) => eprintln!("devtail: reconnected"),
+                Some(ReconnectEvent::Terminal(_)) => {}
+                None => anyhow::bail!("the terminal ended without an exit status"),
             },
             _ = interrupts.recv() => {
                 if interrupted {
                     // Second Ctrl-C: stop waiting, hang the terminal up.
-                    writer.kill().await?;
+                    input.kill().await?;
                     return Ok(128 + SIGINT as i32);
                 }
                 interrupted = true;
-                writer.signal(SIGINT).await?;
+                input.signal(SIGINT).await?;
             }
         }
     }

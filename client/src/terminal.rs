@@ -159,6 +159,11 @@ impl Terminal {
         }
     }
 
+    /// True once the terminal's `Exit` was returned.
+    pub fn exited(&self) -> bool {
+        self.done
+    }
+
     /// Why the connection ended, if it has (when `next_event` returned `None` early).
     pub fn closed_reason(&self) -> Option<String> {
         self.shared.closed_reason()

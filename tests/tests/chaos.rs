@@ -97,3 +97,23 @@ async fn a_black_holed_connection_stays_open_and_silent() {
     let list = gateway.client().await.sessions().await.unwrap();
     assert_eq!(list.terminals.len(), 1);
 }
+
+#[tokio::test]
+async fn devtail_exec_rides_out_cuts_and_exits_with_the_status() {
+    let gateway = TestGateway::start();
+    let mut proxy = ChaosProxy::start(gateway.addr).await;
+    proxy.cut_randomly(Duration::from_millis(150), Duration::from_millis(400), 11);
+    let script = format!(
+        "i=0; while [ $i -lt {LINES} ]; do echo line-$i; i=$((i+1)); \
+         case $i in *00) sleep 0.05;; esac; done; echo DONE; exit 5"
+    );
+    let mut cli = gateway.cli();
+    cli.env("DEVTAIL_URL", proxy.url())
+        .args(["exec", "--", "/bin/sh", "-c", &script])
+        .stdin(std::process::Stdio::null());
+    let out = tokio::process::Command::from(cli).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("reconnecting"), "no cut happened: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected());
+}

@@ -1,0 +1,277 @@
+//! A terminal that survives dropped connections: when the connection goes, it reconnects
+//! (exponential backoff with full jitter, capped) and re-attaches from the last output byte it
+//! received, so output continues with nothing lost or repeated while the gateway still holds
+//! the gap (and with a screen snapshot when it does not). Input typed meanwhile waits in a
+//! bounded queue.
+//!
+//! Input already handed to a connection that then dies can be lost: acknowledged input comes
+//! with resumable sessions (PROTOCOL.md §6).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::{Client, ClientError, ConnectOptions, Terminal, TerminalEvent};
+use devtail_proto::v1;
+
+/// First reconnect delay; doubles per failed attempt.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Longest delay between attempts.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// Input chunks held while disconnected (each a read of the local keyboard or stdin).
+const INPUT_QUEUE: usize = 256;
+
+/// What the user of a [`ReconnectingTerminal`] sends.
+#[derive(Debug)]
+enum Input {
+    Data(Bytes),
+    Resize(u16, u16),
+    Signal(u32),
+    Kill,
+}
+
+/// Sends input to a [`ReconnectingTerminal`] from any task; held while reconnecting.
+#[derive(Debug, Clone)]
+pub struct InputSender {
+    tx: mpsc::Sender<Input>,
+}
+
+impl InputSender {
+    async fn send(&self, input: Input) -> Result<(), ClientError> {
+        // Backpressure: waits when the queue is full (a long outage with much typing).
+        self.tx
+            .send(input)
+            .await
+            .map_err(|_| ClientError::Closed(Some("the terminal has ended".into())))
+    }
+
+    /// Input bytes.
+    pub async fn write(&self, data: impl Into<Bytes>) -> Result<(), ClientError> {
+        self.send(Input::Data(data.into())).await
+    }
+
+    /// New size.
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), ClientError> {
+        self.send(Input::Resize(rows, cols)).await
+    }
+
+    /// A signal for the foreground job.
+    pub async fn signal(&self, signal: u32) -> Result<(), ClientError> {
+        self.send(Input::Signal(signal)).await
+    }
+
+    /// Hang the terminal up.
+    pub async fn kill(&self) -> Result<(), ClientError> {
+        self.send(Input::Kill).await
+    }
+}
+
+/// How to reach the gateway again.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Gateway URL.
+    pub url: String,
+    /// Device token.
+    pub token: String,
+    /// Connection options.
+    pub options: ConnectOptions,
+}
+
+/// A remote terminal that reconnects by itself. See the module docs.
+#[derive(Debug)]
+pub struct ReconnectingTerminal {
+    endpoint: Endpoint,
+    client: Client,
+    terminal: Terminal,
+    read_only: bool,
+    /// Output offset just past the last byte received.
+    offset: u64,
+    input_tx: mpsc::Sender<Input>,
+    input: mpsc::Receiver<Input>,
+    /// Why the last connection ended, reported with the next event.
+    lost: Option<String>,
+    /// Failed reconnect attempts so far, while disconnected.
+    attempts: Option<u32>,
+    /// A refusal ended it for good.
+    finished: bool,
+    /// PRNG state for the backoff jitter.
+    jitter: u64,
+}
+
+/// Events of a [`ReconnectingTerminal`]: the terminal's, plus the connection's ups and downs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReconnectEvent {
+    /// Something from the terminal.
+    Terminal(TerminalEvent),
+    /// The connection dropped; reconnecting (attempt counts from 1).
+    Reconnecting {
+        /// Attempt number.
+        attempt: u32,
+        /// Why the connection ended.
+        reason: String,
+    },
+    /// Connected and attached again; output continues.
+    Reconnected,
+}
+
+impl ReconnectingTerminal {
+    /// Starts a program in a new terminal.
+    pub async fn open(endpoint: Endpoint, open: v1::TermOpen) -> Result<Self, ClientError> {
+        let client =
+            Client::connect(&endpoint.url, &endpoint.token, endpoint.options.clone()).await?;
+        let terminal = client.open_terminal(open).await?;
+        Ok(Self::new(endpoint, client, terminal, false))
+    }
+
+    /// Attaches to a running terminal: its held output (or a snapshot), then live.
+    pub async fn attach(endpoint: Endpoint, id: u64, read_only: bool) -> Result<Self, ClientError> {
+        let client =
+            Client::connect(&endpoint.url, &endpoint.token, endpoint.options.clone()).await?;
+        let terminal = client.attach(id, read_only, 0).await?;
+        Ok(Self::new(endpoint, client, terminal, read_only))
+    }
+
+    fn new(endpoint: Endpoint, client: Client, terminal: Terminal, read_only: bool) -> Self {
+        let (input_tx, input) = mpsc::channel(INPUT_QUEUE);
+        let offset = terminal.opened().output_offset;
+        Self {
+            endpoint,
+            client,
+            terminal,
+            read_only,
+            offset,
+            input_tx,
+            input,
+            lost: None,
+            attempts: None,
+            finished: false,
+            jitter: u64::from(std::process::id()) | 1,
+        }
+    }
+
+    /// The gateway's terminal id.
+    pub fn id(&self) -> u64 {
+        self.terminal.id()
+    }
+
+    /// A handle for sending input from other tasks.
+    pub fn input(&self) -> InputSender {
+        InputSender {
+            tx: self.input_tx.clone(),
+        }
+    }
+
+    /// Says goodbye to the gateway (the terminal runs on if it has not exited).
+    pub async fn close(self) {
+        self.client.close().await;
+    }
+
+    /// Output offset just past the last byte received.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next event. Forwards queued input meanwhile. When the connection drops it reports
+    /// [`ReconnectEvent::Reconnecting`] (again after every failed attempt), then
+    /// [`ReconnectEvent::Reconnected`]. `None` once the terminal has exited (after its `Exit`),
+    /// or after an error that retrying cannot fix (token revoked, terminal gone).
+    pub async fn next_event(&mut self) -> Option<ReconnectEvent> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            if let Some(reason) = self.lost.take() {
+                self.attempts = Some(0);
+                return Some(ReconnectEvent::Reconnecting { attempt: 1, reason });
+            }
+            if let Some(attempt) = self.attempts {
+                return Some(self.retry(attempt + 1).await);
+            }
+            tokio::select! {
+                event = self.terminal.next_event() => match event {
+                    Some(TerminalEvent::Output(data)) => {
+                        self.offset += data.len() as u64;
+                        return Some(ReconnectEvent::Terminal(TerminalEvent::Output(data)));
+                    }
+                    Some(event) => return Some(ReconnectEvent::Terminal(event)),
+                    None if self.terminal.exited() => return None,
+                    None => {
+                        let reason = self.client.closed_reason();
+                        self.lost = Some(reason.unwrap_or_else(|| "connection lost".into()));
+                    }
+                },
+                Some(input) = self.input.recv() => {
+                    if let Err(e) = self.forward(input).await {
+                        self.lost = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn forward(&self, input: Input) -> Result<(), ClientError> {
+        let writer = self.terminal.writer();
+        match input {
+            Input::Data(_) | Input::Signal(_) | Input::Kill if self.read_only => Ok(()),
+            Input::Data(data) => writer.write(data).await,
+            Input::Resize(rows, cols) => writer.resize(rows, cols).await,
+            Input::Signal(signal) => writer.signal(signal).await,
+            Input::Kill => writer.kill().await,
+        }
+    }
+
+    /// Waits out the backoff, then tries once to connect and re-attach.
+    async fn retry(&mut self, attempt: u32) -> ReconnectEvent {
+        tokio::time::sleep(self.backoff(attempt)).await;
+        match self.try_reattach().await {
+            Ok(()) => {
+                self.attempts = None;
+                ReconnectEvent::Reconnected
+            }
+            Err(ClientError::Refused { code, message }) => {
+                // Refused by the gateway (token revoked, terminal gone): retrying will not help.
+                self.finished = true;
+                ReconnectEvent::Terminal(TerminalEvent::Error {
+                    code: 0,
+                    message: format!("{message} ({code})"),
+                })
+            }
+            Err(e) => {
+                self.attempts = Some(attempt);
+                ReconnectEvent::Reconnecting {
+                    attempt: attempt + 1,
+                    reason: e.to_string(),
+                }
+            }
+        }
+    }
+
+    async fn try_reattach(&mut self) -> Result<(), ClientError> {
+        let client = Client::connect(
+            &self.endpoint.url,
+            &self.endpoint.token,
+            self.endpoint.options.clone(),
+        )
+        .await?;
+        let terminal = client
+            .attach(self.id(), self.read_only, self.offset)
+            .await?;
+        self.offset = terminal.opened().output_offset;
+        self.client = client;
+        self.terminal = terminal;
+        Ok(())
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)).
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let ceiling = BACKOFF_BASE
+            .saturating_mul(1 << attempt.min(16))
+            .min(BACKOFF_CAP);
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let micros = ceiling.as_micros().max(1) as u64;
+        Duration::from_micros(self.jitter % micros)
+    }
+}

@@ -1,5 +1,6 @@
 //! Screen model behaviour, on sequences real programs send.
 
+use super::grid::{Color, attr};
 use super::*;
 
 fn screen(rows: u16, cols: u16, bytes: &[u8]) -> Screen {

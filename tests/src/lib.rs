@@ -165,6 +165,21 @@ impl TestGateway {
         cmd
     }
 
+    /// Runs the `devtail` CLI with `args` (no stdin) and returns what it did.
+    pub fn run_cli(&self, args: &[&str]) -> CliRun {
+        let out = self
+            .cli()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run devtail");
+        CliRun {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Sends SIGTERM and waits for the process to exit (at most `timeout`).
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid() as i32) {
@@ -186,6 +201,17 @@ impl Drop for TestGateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a `devtail` CLI run did.
+#[derive(Debug)]
+pub struct CliRun {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
 }
 
 /// Collects a terminal's output until it exits; returns the output and the exit status.

@@ -25,42 +25,28 @@ fn sh(script: &str) -> v1::TermOpen {
 #[test]
 fn exec_reports_output_and_exit_codes() {
     let gateway = TestGateway::start();
-    let out = gateway
-        .cli()
-        .args(["exec", "--", "echo", "hi"])
-        .output()
-        .unwrap();
+    let run = gateway.run_cli(&["exec", "--", "echo", "hi"]);
     assert_eq!(
-        out.status.code(),
-        Some(0),
+        (run.code, run.stdout.as_str()),
+        (Some(0), "hi\r\n"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        run.stderr
     );
-    assert_eq!(out.stdout, b"hi\r\n");
 
-    let out = gateway
-        .cli()
-        .args(["exec", "--", "sh", "-c", "echo partial; exit 3"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    assert_eq!(out.stdout, b"partial\r\n");
+    let run = gateway.run_cli(&["exec", "--", "sh", "-c", "echo partial; exit 3"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(3), "partial\r\n"),
+        "{}",
+        run.stderr
+    );
 
-    let out = gateway
-        .cli()
-        .args(["exec", "--", "sh", "-c", "kill -TERM $$"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(128 + 15), "killed by SIGTERM → 143");
+    let run = gateway.run_cli(&["exec", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(run.code, Some(128 + 15), "killed by SIGTERM → 143");
 
-    let out = gateway
-        .cli()
-        .args(["exec", "--", "/no/such/program"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/no/such/program"), "{stderr}");
+    let run = gateway.run_cli(&["exec", "--", "/no/such/program"]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("/no/such/program"), "{}", run.stderr);
 }
 
 #[test]
@@ -199,13 +185,9 @@ async fn a_bad_token_is_refused() {
         "the token must not be logged"
     );
 
-    let out = gateway
-        .cli()
-        .args(["--token", "wrong-token-xyz", "exec", "--", "true"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("UNAUTHENTICATED"));
+    let run = gateway.run_cli(&["--token", "wrong-token-xyz", "exec", "--", "true"]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("UNAUTHENTICATED"), "{}", run.stderr);
 }
 
 #[tokio::test]
@@ -235,8 +217,7 @@ async fn sessions_lists_terminals_and_attach_joins_one() {
     );
 
     // The CLI lists it too.
-    let out = gateway.cli().arg("sessions").output().unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
+    let table = gateway.run_cli(&["sessions"]).stdout;
     assert!(
         table.contains("cat") && table.contains(&id.to_string()),
         "{table}"
@@ -570,18 +551,9 @@ async fn a_protocol_version_mismatch_is_refused_clearly() {
 #[test]
 fn frames_prints_every_frame_as_json() {
     let gateway = TestGateway::start();
-    let out = gateway
-        .cli()
-        .args(["frames", "--", "echo", "hi"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let run = gateway.run_cli(&["frames", "--", "echo", "hi"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let text = run.stdout;
     let kinds: Vec<String> = text
         .lines()
         .map(|line| {

@@ -35,6 +35,19 @@ fn terminal_text(lines: usize, salt: usize) -> Vec<u8> {
     out
 }
 
+/// Incompressible bytes from a seeded xorshift generator.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 fn encoder(compression: CompressionPolicy) -> Encoder {
     Encoder::new(EncoderConfig {
         compression,
@@ -109,15 +122,7 @@ fn compression_is_used_when_it_pays_and_skipped_when_not() {
 
     // Random bytes do not compress; with a stream context they still go compressed (zstd's raw
     // blocks cost a few bytes) and the context carries on without a reset.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..2000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let noise = noise(2000, 0x9e37_79b9_7f4a_7c15);
     let plain_len = term_data(4, noise.clone()).encoded_len();
     buf.clear();
     enc.encode_message(&term_data(4, noise.clone()), &mut buf)
@@ -345,16 +350,8 @@ fn envelopes_of_exactly_the_limit_decode_in_every_mode() {
 fn incompressible_stream_frames_at_the_limit_fit_the_wire_limit() {
     // Found by the roundtrip fuzz target: random data sent with a stream context comes out a
     // few bytes larger than the plain envelope; the decoder must still accept it.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
     for max in [16usize, 64, 4096, 1 << 20] {
-        let noise: Vec<u8> = (0..max)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let noise = noise(max, 0x2545_f491_4f6c_dd1d ^ max as u64);
         let env = (0..max)
             .rev()
             .map(|n| term_data(1, noise[..n].to_vec()))

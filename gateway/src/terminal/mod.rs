@@ -222,6 +222,9 @@ pub(crate) struct Snapshot {
     pub(crate) offset: u64,
 }
 
+/// How long an exited terminal stays attachable (for its last output and exit status).
+const EXITED_LINGER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Snapshot requests queued per terminal.
 const SNAPSHOT_QUEUE: usize = 8;
 
@@ -382,8 +385,11 @@ impl Terminals {
         });
         tokio::spawn(async move {
             task::run(running, &shared, input_rx, control_rx).await;
-            // The terminal is gone from listings only once its model has seen all output.
             let _ = screen.await;
+            // An exited terminal stays reachable for a while: a client that lost its
+            // connection just then re-attaches and still gets the last output and the exit
+            // status. Listings leave it out.
+            tokio::time::sleep(EXITED_LINGER).await;
             registry.map().remove(&shared.id);
         });
         Ok(terminal)
@@ -395,7 +401,12 @@ impl Terminals {
 
     /// Live terminals, oldest first.
     pub(crate) fn list(&self) -> Vec<Arc<Terminal>> {
-        let mut all: Vec<_> = self.map().values().cloned().collect();
+        let mut all: Vec<_> = self
+            .map()
+            .values()
+            .filter(|t| t.lock().exit.is_none())
+            .cloned()
+            .collect();
         all.sort_by_key(|t| t.id);
         all
     }
@@ -407,9 +418,9 @@ impl Terminals {
         }
     }
 
-    /// Number of live terminals.
+    /// Number of live terminals (exited ones still lingering are not counted).
     pub fn len(&self) -> usize {
-        self.map().len()
+        self.list().len()
     }
 
     /// True when no terminal is live.

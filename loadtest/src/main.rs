@@ -3,7 +3,9 @@
 //! - `echo`: keystroke echo latency — one byte typed into `cat` in a raw PTY, timed until it
 //!   comes back, at a human typing pace;
 //! - `throughput`: output throughput — a program writes N bytes into its PTY as fast as it
-//!   can; MB/s from opening the terminal to its exit, every byte counted.
+//!   can; MB/s from opening the terminal to its exit, every byte counted;
+//! - `idle-terminals`: the gateway's memory per idle terminal — opens N terminals that print a
+//!   prompt and wait, and reads the gateway's RSS (`/proc/PID/status`) before and after.
 //!
 //! Run against a release build of the gateway on loopback. The scale scenarios (thousands of
 //! idle connections, side-by-side peers) build on this.
@@ -20,7 +22,8 @@ use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
 #[command(after_help = "\
 Examples:
   devtail-loadtest echo --count 500
-  devtail-loadtest throughput --bytes 200000000")]
+  devtail-loadtest throughput --bytes 200000000
+  devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)")]
 struct Cli {
     /// Gateway URL.
     #[arg(long, env = "DEVTAIL_URL", default_value = "ws://127.0.0.1:8722")]
@@ -34,6 +37,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
+    /// Gateway memory per idle terminal.
+    IdleTerminals {
+        /// Terminals to open.
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// The gateway's process id (its RSS is read from /proc).
+        #[arg(long)]
+        gateway_pid: u32,
+    },
     /// Keystroke echo latency through `cat` in a raw PTY.
     Echo {
         /// Keystrokes to time.
@@ -139,6 +151,42 @@ async fn throughput(client: &Client, bytes: u64, source: &str) -> anyhow::Result
     Ok(())
 }
 
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc status")
+}
+
+async fn idle_terminals(client: &Client, count: usize, pid: u32) -> anyhow::Result<()> {
+    let before = rss_kib(pid)?;
+    let mut terminals = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut terminal = client
+            .open_terminal(raw_sh(&format!(
+                "printf 'terminal {i} $ '; exec sleep 3600"
+            )))
+            .await?;
+        await_byte(&mut terminal, b'$').await?;
+        terminals.push(terminal);
+    }
+    // Let the screen models go idle (they compact after a pause).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid)?;
+    println!(
+        "idle terminals: {count} opened; gateway RSS {before} KiB → {after} KiB = {:.1} KiB per terminal",
+        after.saturating_sub(before) as f64 / count as f64
+    );
+    for terminal in &terminals {
+        terminal.kill().await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -148,6 +196,9 @@ async fn main() -> anyhow::Result<()> {
             echo(&client, count, Duration::from_millis(interval_ms)).await?;
         }
         Scenario::Throughput { bytes, source } => throughput(&client, bytes, &source).await?,
+        Scenario::IdleTerminals { count, gateway_pid } => {
+            idle_terminals(&client, count, gateway_pid).await?;
+        }
     }
     client.close().await;
     Ok(())

@@ -32,7 +32,47 @@ pub fn bin(name: &str) -> PathBuf {
          the whole suite with cargo test --workspace",
         path.display()
     );
+    let built = modified(&path);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The crates each binary is built from.
+    let crates: &[&str] = match name {
+        "devtail-gateway" => &["proto", "gateway"],
+        "devtail" => &["proto", "client"],
+        _ => &["proto", "gateway", "client"],
+    };
+    let newest = crates
+        .iter()
+        .map(|krate| newest_source(&root.join(krate)))
+        .max()
+        .flatten();
+    assert!(
+        newest <= built,
+        "{} is older than the sources: rebuild it (cargo build --workspace --bins), or run the \
+         whole suite with cargo test --workspace",
+        path.display()
+    );
     path
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Modification time of the newest file under `dir` (sources, build script, manifest).
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = modified(&dir.join("Cargo.toml"));
+    let mut stack = vec![dir.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                newest = newest.max(modified(&path));
+            }
+        }
+    }
+    newest
 }
 
 /// A random token for one test gateway.

@@ -150,7 +150,15 @@ pub(crate) async fn run(
                     ))?;
                 }
                 Some(ReconnectEvent::Reconnected) => {
-                    status_line(&mut stdout, "devtail: reconnected")?;
+                    // Take the status line away, and nudge full-screen programs into redrawing
+                    // the row it covered: two size changes make the kernel send SIGWINCH.
+                    let (rows, cols) = local_size();
+                    write!(stdout, "\x1b7\x1b[{rows};1H\x1b[2K\x1b8")?;
+                    stdout.flush()?;
+                    if !read_only {
+                        input.resize(rows.saturating_sub(1).max(1), cols).await?;
+                        input.resize(rows, cols).await?;
+                    }
                 }
                 None => {
                     drop(raw);

@@ -15,6 +15,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(gateway: &TestGateway, command: &str) -> Self {
+        Self::start_via(gateway, &gateway.url(), command)
+    }
+
+    /// Like [`Tmux::start`], reaching the gateway at `url` (e.g. through a proxy).
+    fn start_via(gateway: &TestGateway, url: &str, command: &str) -> Self {
         let socket = format!(
             "devtail-test-{}-{}",
             std::process::id(),
@@ -22,7 +27,7 @@ impl Tmux {
         );
         let shell = format!(
             "DEVTAIL_URL={} DEVTAIL_TOKEN={} {} {command}; echo \"[devtail exited $?]\"; sleep 600",
-            gateway.url(),
+            url,
             gateway.token,
             bin("devtail").display()
         );
@@ -133,4 +138,39 @@ fn the_detach_key_leaves_the_terminal_running() {
     });
     assert_eq!(list.terminals.len(), 1, "{list:?}");
     assert_eq!(list.terminals[0].attached_clients, 0, "{list:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devtail_term_reconnects_under_vi_and_the_session_carries_on() {
+    let gateway = TestGateway::start();
+    let proxy = devtail_tests::chaos::ChaosProxy::start(gateway.addr).await;
+    let tmux = Tmux::start_via(&gateway, &proxy.url(), "term -- vi -u NONE notes.txt");
+    tmux.wait_for("vi's empty buffer", |s| {
+        s.lines().filter(|l| l.starts_with('~')).count() >= 20
+    });
+    tmux.keys(&["i", "before the cut", "Escape"]);
+    tmux.wait_for("the first text", |s| s.starts_with("before the cut"));
+
+    proxy.cut_all();
+    // Once the client is on its way back (a new connection reached the proxy), what is typed
+    // waits in its queue and is delivered after the re-attach. (Keys handed to the connection
+    // that was cut can be lost: acknowledged input comes with session resume.)
+    let deadline = Instant::now() + WAIT;
+    while proxy.accepted() < 2 {
+        assert!(Instant::now() < deadline, "the client never reconnected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tmux.keys(&["A", " and after it", "Escape"]);
+    tmux.wait_for("the text typed across the cut", |s| {
+        s.starts_with("before the cut and after it")
+    });
+    assert!(
+        proxy.accepted() >= 2,
+        "the client reconnected through the proxy"
+    );
+    tmux.keys(&[":wq", "Enter"]);
+    let screen = tmux.wait_for("devtail's exit", |s| s.contains("[devtail exited"));
+    assert!(screen.contains("[devtail exited 0]"), "{screen}");
+    let written = std::fs::read_to_string(gateway.workspace.path().join("notes.txt")).unwrap();
+    assert_eq!(written, "before the cut and after it\n");
 }

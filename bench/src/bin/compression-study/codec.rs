@@ -13,7 +13,7 @@ use devtail_proto::{
     ZstdParams,
 };
 
-use crate::measure::{Measure, check, count_flags, split_frames};
+use crate::measure::{Measure, check, encoded_pass};
 use crate::report::MemoryRow;
 use crate::{LEVELS, MEMORY_FRAMES, STREAM_WINDOWS};
 
@@ -47,15 +47,7 @@ pub(crate) fn codec_pass(
     }
     let compress_s = started.elapsed().as_secs_f64();
 
-    let mut m = Measure {
-        input_bytes,
-        wire_bytes: buf.len() as u64,
-        frames: envelopes.len() as u64,
-        compress_s,
-        ..Measure::default()
-    };
-    let frames = split_frames(buf, &lens);
-    count_flags(&frames, &mut m);
+    let (mut m, frames) = encoded_pass(input_bytes, buf, &lens, compress_s);
 
     let mut decoded = Vec::with_capacity(envelopes.len());
     let started = Instant::now();

@@ -12,7 +12,7 @@ use devtail_proto::v1::Envelope;
 use prost::Message as _;
 
 use crate::DICT_SIZE;
-use crate::measure::{Measure, check, count_flags, split_frames};
+use crate::measure::{Measure, check, encoded_pass};
 use crate::report::DictInfo;
 
 /// zstd contexts for [`raw_pass`], made once per file.
@@ -63,15 +63,7 @@ pub(crate) fn raw_pass(
     }
     let compress_s = started.elapsed().as_secs_f64();
 
-    let mut m = Measure {
-        input_bytes,
-        wire_bytes: buf.len() as u64,
-        frames: envelopes.len() as u64,
-        compress_s,
-        ..Measure::default()
-    };
-    let frames = split_frames(buf, &lens);
-    count_flags(&frames, &mut m);
+    let (mut m, frames) = encoded_pass(input_bytes, buf, &lens, compress_s);
 
     let mut decoded = Vec::with_capacity(envelopes.len());
     let started = Instant::now();

@@ -92,13 +92,33 @@ pub(crate) fn best_of(
 }
 
 /// Splits the frames written one after the other in `buf` (lengths `lens`).
-pub(crate) fn split_frames(buf: BytesMut, lens: &[usize]) -> Vec<Bytes> {
+/// The measure of one encoding pass (sizes, time, frame kinds) and its frames, split out of
+/// `buf` by their `lens`.
+pub(crate) fn encoded_pass(
+    input_bytes: u64,
+    buf: BytesMut,
+    lens: &[usize],
+    compress_s: f64,
+) -> (Measure, Vec<Bytes>) {
+    let mut m = Measure {
+        input_bytes,
+        wire_bytes: buf.len() as u64,
+        frames: lens.len() as u64,
+        compress_s,
+        ..Measure::default()
+    };
+    let frames = split_frames(buf, lens);
+    count_flags(&frames, &mut m);
+    (m, frames)
+}
+
+fn split_frames(buf: BytesMut, lens: &[usize]) -> Vec<Bytes> {
     let mut all = buf.freeze();
     lens.iter().map(|&len| all.split_to(len)).collect()
 }
 
 /// Counts plain frames and frames with the reset bit, from each frame's flags byte.
-pub(crate) fn count_flags(frames: &[Bytes], m: &mut Measure) {
+fn count_flags(frames: &[Bytes], m: &mut Measure) {
     for frame in frames {
         let flags = frame[0];
         if flags & 0b11 == 0 {

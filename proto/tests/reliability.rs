@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use devtail_proto::reliability::{
-    Config, DEFAULT_ACK_DELAY, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, Delivery, Event,
-    Reliability, ReliabilityError, Resume, Role, replay_cost,
+    Config, DEFAULT_ACK_BYTES, DEFAULT_ACK_DELAY, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT,
+    Delivery, Event, Reliability, ReliabilityError, Resume, Role, replay_cost,
 };
 use devtail_proto::v1::{self, Envelope, ErrorCode, envelope::Body};
 
@@ -454,6 +454,38 @@ fn a_spread_out_stream_is_acked_every_ack_delay_not_per_frame() {
             .iter()
             .all(|(_, e)| kind(e) == "ack_only")
     );
+}
+
+#[test]
+fn a_flood_is_acked_on_arrival_past_ack_bytes() {
+    // Below the threshold the ack waits for the delay…
+    let mut pair = Pair::defaults();
+    let small = (DEFAULT_ACK_BYTES / (64 << 10) - 1) as u64;
+    pair.send_data(Side::Gateway, small, 64 << 10);
+    let arrival = pair.at(LATENCY);
+    pair.advance_to(arrival);
+    assert!(pair.client.transmitted.is_empty());
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pair.client.transmitted[0].0, arrival + DEFAULT_ACK_DELAY);
+
+    // …past it the ack leaves on arrival, so a sender bounded by its budget is not held up.
+    let mut pair = Pair::defaults();
+    pair.send_data(Side::Gateway, 40, 64 << 10);
+    let arrival = pair.at(LATENCY);
+    pair.advance_to(arrival);
+    let acks: Vec<_> = pair.client.transmitted.iter().collect();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(
+        (acks[0].0, kind(&acks[0].1), acks[0].1.ack),
+        (arrival, "ack_only", 40)
+    );
+    assert_eq!(
+        pair.gateway.rel.replay_frames(),
+        40,
+        "the ack is still on its way"
+    );
+    pair.advance(LATENCY);
+    assert_eq!(pair.gateway.rel.replay_frames(), 0);
 }
 
 // ───────────────────────────────── protocol violations ─────────────────────────────────

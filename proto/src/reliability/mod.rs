@@ -50,13 +50,15 @@ mod replay;
 use std::time::{Duration, Instant};
 
 pub use config::{
-    Config, DEFAULT_ACK_DELAY, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT,
+    Config, DEFAULT_ACK_BYTES, DEFAULT_ACK_DELAY, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_ACK_RANGES, DEFAULT_REPLAY_BUDGET, Role,
 };
 pub use error::ReliabilityError;
 use received::Received;
 use replay::ReplayBuffer;
 pub use replay::{REPLAY_FRAME_OVERHEAD, replay_cost};
+
+use prost::Message as _;
 
 use crate::v1::envelope::Body;
 use crate::v1::{self, Envelope};
@@ -129,6 +131,8 @@ pub struct Reliability {
     ack_sent: u64,
     /// Since when an ack is owed (reliable frames arrived and no frame has carried the ack).
     ack_owed_since: Option<Instant>,
+    /// Encoded bytes of reliable frames delivered since the last ack went out.
+    unacked_bytes: usize,
     /// Nonce of the latest `Ping` to answer (a burst of Pings gets one Pong).
     pong: Option<u64>,
 
@@ -156,6 +160,7 @@ impl Reliability {
             received,
             ack_sent: 0,
             ack_owed_since: None,
+            unacked_bytes: 0,
             pong: None,
             connected: true,
             last_recv: now,
@@ -241,6 +246,9 @@ impl Reliability {
         self.on_peer_ack(envelope.ack);
         if sequenced && (delivery == Delivery::Duplicate || self.received.ack() > self.ack_sent) {
             self.ack_owed_since.get_or_insert(now);
+        }
+        if sequenced && delivery == Delivery::Deliver {
+            self.unacked_bytes = self.unacked_bytes.saturating_add(envelope.encoded_len());
         }
         match &envelope.body {
             Some(Body::Ping(ping)) => self.pong = Some(ping.nonce),
@@ -400,6 +408,7 @@ impl Reliability {
         self.last_send = now;
         // The handshake carried both cumulative acks.
         self.ack_owed_since = None;
+        self.unacked_bytes = 0;
         self.ack_sent = self.received.ack();
         self.on_peer_ack(peer_last_received);
 
@@ -442,6 +451,7 @@ impl Reliability {
     fn note_sent(&mut self, now: Instant) {
         self.last_send = now;
         self.ack_owed_since = None;
+        self.unacked_bytes = 0;
         self.ack_sent = self.received.ack();
     }
 
@@ -493,8 +503,11 @@ impl Reliability {
     }
 
     fn ack_deadline(&self) -> Option<Instant> {
-        self.ack_owed_since
-            .map(|since| since + self.config.ack_delay)
+        let since = self.ack_owed_since?;
+        if self.unacked_bytes >= self.config.ack_bytes {
+            return Some(since);
+        }
+        Some(since + self.config.ack_delay)
     }
 
     fn ping_deadline(&self) -> Option<Instant> {

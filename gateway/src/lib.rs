@@ -13,15 +13,22 @@ pub mod transport;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use devtail_proto as proto;
 
 use auth::TokenStore;
+pub use session::Sessions;
 use proto::v1::ErrorCode;
 use terminal::Terminals;
 
 /// Default address: loopback only, the port devtail uses everywhere.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8722";
+
+/// Default time a session waits for its client to come back after its connection drops:
+/// 15 minutes covers a phone in a pocket through a meeting; after that the client starts a new
+/// session and reattaches its terminals (they run on regardless).
+pub const DEFAULT_SESSION_LINGER: Duration = Duration::from_secs(15 * 60);
 
 /// Default cap on simultaneous connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
@@ -37,6 +44,31 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Connections served at once; more wait in the accept queue.
     pub max_connections: usize,
+    /// How long a session outlives its connection, waiting to be resumed.
+    pub session_linger: Duration,
+    /// Bytes of sent, unacknowledged frames each session keeps for retransmission
+    /// ([`proto::reliability::DEFAULT_REPLAY_BUDGET`]).
+    pub replay_budget: usize,
+    /// Heartbeat interval clients are told to use (`Welcome.heartbeat_interval_ms`).
+    pub heartbeat_interval: Duration,
+    /// A connection that sends nothing for this long is closed (its session lingers).
+    pub idle_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for everything but the addresses and directories.
+    pub fn new(listen: SocketAddr, workspace: PathBuf, state_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            workspace,
+            state_dir,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            session_linger: DEFAULT_SESSION_LINGER,
+            replay_budget: proto::reliability::DEFAULT_REPLAY_BUDGET,
+            heartbeat_interval: proto::reliability::DEFAULT_HEARTBEAT_INTERVAL,
+            idle_timeout: proto::reliability::DEFAULT_IDLE_TIMEOUT,
+        }
+    }
 }
 
 /// The gateway's shared state: what every connection task sees.
@@ -48,6 +80,8 @@ pub struct Gateway {
     tokens: Mutex<TokenStore>,
     /// Live terminals.
     pub terminals: Arc<Terminals>,
+    /// Sessions, connected or lingering.
+    pub sessions: Sessions,
 }
 
 impl Gateway {
@@ -64,6 +98,7 @@ impl Gateway {
             workspace,
             tokens: Mutex::new(tokens),
             terminals: Arc::new(Terminals::default()),
+            sessions: Sessions::default(),
         }))
     }
 
@@ -166,12 +201,11 @@ mod tests {
         std::os::unix::fs::symlink("/etc", dir.path().join("escape")).unwrap();
         let state = tempfile::tempdir().unwrap();
         let gateway = Gateway::new(
-            Config {
-                listen: DEFAULT_LISTEN.parse().unwrap(),
-                workspace: dir.path().to_owned(),
-                state_dir: state.path().to_owned(),
-                max_connections: 1,
-            },
+            Config::new(
+                DEFAULT_LISTEN.parse().unwrap(),
+                dir.path().to_owned(),
+                state.path().to_owned(),
+            ),
             TokenStore::open(state.path()).unwrap(),
         )
         .unwrap();

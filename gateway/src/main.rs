@@ -7,7 +7,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use devtail_gateway::auth::TokenStore;
-use devtail_gateway::{Config, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, Gateway, plaintext_ok};
+use devtail_gateway::proto::reliability::{
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_REPLAY_BUDGET,
+};
+use devtail_gateway::{
+    Config, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
+};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
@@ -47,6 +52,22 @@ struct Cli {
     /// Connections served at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Seconds a session waits for its client to resume after the connection drops
+    /// (terminals run on after that; the client reattaches).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_SESSION_LINGER.as_secs())]
+    session_linger: u64,
+    /// Bytes of sent, unacknowledged frames each session keeps for retransmission on resume.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_REPLAY_BUDGET,
+          value_parser = clap::value_parser!(usize))]
+    replay_budget: usize,
+    /// Seconds between client heartbeats on an idle connection (announced in Welcome).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEARTBEAT_INTERVAL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat: u64,
+    /// Seconds without any frame after which a connection is considered dead (its session
+    /// lingers). Must exceed the heartbeat.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    idle_timeout: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -166,11 +187,24 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         .await
         .with_context(|| format!("listening on {}", cli.listen))?;
     let local = listener.local_addr()?;
+    if cli.idle_timeout <= cli.heartbeat {
+        bail!(
+            "--idle-timeout ({} s) must be longer than --heartbeat ({} s), or idle connections \
+             would be cut between two heartbeats",
+            cli.idle_timeout,
+            cli.heartbeat
+        );
+    }
+    if cli.replay_budget < 1 << 20 {
+        bail!("--replay-budget must be at least 1 MiB (1048576): a terminal output frame alone can be 64 KiB");
+    }
     let config = Config {
-        listen: local,
-        workspace: cli.workspace,
-        state_dir,
         max_connections: cli.max_connections,
+        session_linger: Duration::from_secs(cli.session_linger),
+        replay_budget: cli.replay_budget,
+        heartbeat_interval: Duration::from_secs(cli.heartbeat),
+        idle_timeout: Duration::from_secs(cli.idle_timeout),
+        ..Config::new(local, cli.workspace, state_dir)
     };
     let gateway = Gateway::new(config, tokens)?;
     println!("devtail-gateway listening on ws://{local}");

@@ -1,7 +1,12 @@
-//! A connection's channels: what each client frame does, and the forwarders that carry
-//! terminal output back.
+//! A session's channels: what each client frame does, and the forwarders that carry terminal
+//! output back.
+//!
+//! Replies to client frames wait in [`Channels::next_reply`] for the session to number them.
+//! Terminal output comes from one forwarder task per channel through a bounded queue; each
+//! forwarder tags its frames with its channel's *generation*, so that frames of a channel that
+//! was closed, reopened or restarted since are recognised and dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,8 +20,18 @@ use crate::terminal::{
     Control, SpawnSpec, Subscription, TermEvent, Terminal, TerminalId, term_size,
 };
 
-/// Channels one connection may have open at once.
+/// Channels one session may have open at once.
 const MAX_CHANNELS: usize = 256;
+
+/// Terminal output frames queued towards the session, across its channels.
+pub(super) const OUTPUT_QUEUE: usize = 32;
+
+/// A frame from a forwarder: its channel's generation, and the frame.
+pub(super) type Output = (u64, Outbound);
+
+/// Input a terminal could not take yet (its queue is full): the session stops reading client
+/// frames until it is delivered.
+pub(super) type PendingInput = (Arc<Terminal>, Bytes);
 
 /// Snapshots tried when attaching to output that moves faster than a snapshot is taken.
 const SNAPSHOT_ATTEMPTS: usize = 3;
@@ -29,6 +44,10 @@ const DEFAULT_SIZE: (u16, u16) = (24, 80);
 struct TermChannel {
     terminal: Arc<Terminal>,
     read_only: bool,
+    /// Tags this channel's output frames.
+    generation: u64,
+    /// The forwarder's subscription, for parking.
+    subscriber: u64,
     /// Carries output to the client; aborting it drops the subscription (detach).
     forwarder: JoinHandle<()>,
 }
@@ -39,12 +58,16 @@ impl Drop for TermChannel {
     }
 }
 
-/// The channel table of one connection.
+/// The channel table of one session.
 #[derive(Debug)]
 pub(super) struct Channels {
     gateway: Arc<Gateway>,
-    out: mpsc::Sender<Outbound>,
+    out: mpsc::Sender<Output>,
     open: HashMap<u32, TermChannel>,
+    replies: VecDeque<Outbound>,
+    next_generation: u64,
+    /// The session has no connection: new forwarders start parked.
+    parked: bool,
 }
 
 fn clamp_size(size: Option<&v1::TermSize>) -> (u16, u16) {
@@ -58,40 +81,78 @@ fn clamp_size(size: Option<&v1::TermSize>) -> (u16, u16) {
 }
 
 impl Channels {
-    pub(super) fn new(gateway: Arc<Gateway>, out: mpsc::Sender<Outbound>) -> Self {
+    pub(super) fn new(gateway: Arc<Gateway>, out: mpsc::Sender<Output>) -> Self {
         Self {
             gateway,
             out,
             open: HashMap::new(),
+            replies: VecDeque::new(),
+            next_generation: 1,
+            parked: false,
         }
     }
 
-    async fn send(&self, out: Outbound) {
-        // Backpressure: waits while the client is not reading. A closed queue means the
-        // connection is ending; nothing left to tell.
-        let _ = self.out.send(out).await;
+    /// Queues a reply for the session to number and send.
+    pub(super) fn push_reply(&mut self, out: Outbound) {
+        self.replies.push_back(out);
     }
 
-    /// Queues a reply without making the frame reader wait: while output floods a client, its
-    /// next keystroke must still reach the terminal. For replies whose order against a
-    /// channel's output does not matter (pongs, errors).
-    fn send_soon(&self, out: Outbound) {
-        if let Err(mpsc::error::TrySendError::Full(out)) = self.out.try_send(out) {
-            let queue = self.out.clone();
-            tokio::spawn(async move {
-                let _ = queue.send(out).await;
-            });
+    /// The next reply for the session to number and send.
+    pub(super) fn next_reply(&mut self) -> Option<Outbound> {
+        self.replies.pop_front()
+    }
+
+    /// Replies waiting.
+    pub(super) fn replies(&self) -> usize {
+        self.replies.len()
+    }
+
+    fn error(&mut self, channel: u32, code: ErrorCode, message: impl Into<String>, request_id: u64) {
+        self.push_reply(Outbound::error(channel, code, message, request_id));
+    }
+
+    /// True when `generation` is the current one of `channel` (its output may go out).
+    pub(super) fn is_current(&self, channel: u32, generation: u64) -> bool {
+        self.open
+            .get(&channel)
+            .is_some_and(|c| c.generation == generation)
+    }
+
+    /// Parks (the session lost its connection) or unparks every channel's subscription.
+    pub(super) fn park(&mut self, parked: bool) {
+        self.parked = parked;
+        for channel in self.open.values() {
+            channel.terminal.park(channel.subscriber, parked);
         }
     }
 
-    async fn error(
-        &self,
-        channel: u32,
-        code: ErrorCode,
-        message: impl Into<String>,
-        request_id: u64,
-    ) {
-        self.send_soon(Outbound::error(channel, code, message, request_id));
+    /// Repairs channels whose frames the replay budget dropped before the client got them
+    /// (PROTOCOL.md §6): a terminal starts over from a snapshot of its screen; requests on the
+    /// control channel are failed so the client retries them.
+    pub(super) fn repair(&mut self, lost: &[u32]) {
+        for &channel in lost {
+            if channel == 0 {
+                self.error(
+                    0,
+                    ErrorCode::ResourceExhausted,
+                    "answers to earlier requests were dropped while disconnected; send them again",
+                    0,
+                );
+                continue;
+            }
+            let Some(old) = self.open.remove(&channel) else {
+                continue;
+            };
+            let subscription = old.terminal.subscribe(u64::MAX);
+            self.start_forwarder(
+                channel,
+                Arc::clone(&old.terminal),
+                old.read_only,
+                subscription,
+                None,
+                true,
+            );
+        }
     }
 
     /// The open channel, forgetting it if its terminal has ended.
@@ -106,17 +167,13 @@ impl Channels {
         self.open.get(&id)
     }
 
-    /// Handles one frame from the client. `Err` ends the connection.
-    pub(super) async fn handle(&mut self, channel: u32, body: Body) -> Result<(), String> {
+    /// Handles one client frame (heartbeats, acks, Hello and Close are the session's).
+    /// Returns input its terminal cannot take yet.
+    pub(super) async fn handle(&mut self, channel: u32, body: Body) -> Option<PendingInput> {
         match body {
-            Body::Ping(ping) => {
-                self.send_soon(Outbound::new(0, Body::Pong(v1::Pong { nonce: ping.nonce })));
-            }
-            Body::Pong(_) | Body::AckOnly(_) => {}
-            Body::Hello(_) => return Err("hello after the handshake".to_owned()),
-            Body::TermOpen(open) => self.open_terminal(channel, open).await,
-            Body::Attach(attach) => self.attach(channel, attach).await,
-            Body::TermData(data) => self.input(channel, data.data).await,
+            Body::TermOpen(open) => self.open_terminal(channel, open),
+            Body::Attach(attach) => self.attach(channel, attach),
+            Body::TermData(data) => return self.input(channel, data.data),
             Body::TermResize(resize) => {
                 if let Some(c) = self.channel(channel) {
                     let (rows, cols) = clamp_size(resize.size.as_ref());
@@ -124,13 +181,12 @@ impl Channels {
                     let terminal = Arc::clone(&c.terminal);
                     terminal.control(Control::Resize { rows, cols }).await;
                 } else {
-                    self.unknown_channel(channel).await;
+                    self.unknown_channel(channel);
                 }
             }
             Body::TermSignal(signal) => match self.channel(channel) {
                 Some(c) if c.read_only => {
-                    self.error(channel, ErrorCode::PermissionDenied, "read-only attach", 0)
-                        .await;
+                    self.error(channel, ErrorCode::PermissionDenied, "read-only attach", 0);
                 }
                 Some(c) => {
                     let terminal = Arc::clone(&c.terminal);
@@ -138,16 +194,16 @@ impl Channels {
                         .control(Control::Signal(signal.signal as i32))
                         .await;
                 }
-                None => self.unknown_channel(channel).await,
+                None => self.unknown_channel(channel),
             },
             Body::TermClose(close) => match self.open.remove(&channel) {
                 Some(c) if close.kill && !c.read_only => c.terminal.control(Control::HangUp).await,
                 Some(_) => {}
-                None => self.unknown_channel(channel).await,
+                None => self.unknown_channel(channel),
             },
             Body::Detach(_) => {
                 if self.open.remove(&channel).is_none() {
-                    self.unknown_channel(channel).await;
+                    self.unknown_channel(channel);
                 }
             }
             Body::SessionList(list) => {
@@ -163,8 +219,7 @@ impl Channels {
                     terminals,
                     agent_runs: Vec::new(),
                 };
-                self.send(Outbound::new(0, Body::SessionListResult(result)))
-                    .await;
+                self.push_reply(Outbound::new(0, Body::SessionListResult(result)));
             }
             other => {
                 let message = format!("{} is not supported by this gateway yet", other.kind());
@@ -173,25 +228,23 @@ impl Channels {
                     ErrorCode::Unsupported,
                     message,
                     other.request_id().unwrap_or(0),
-                )
-                .await;
+                );
             }
         }
-        Ok(())
+        None
     }
 
-    async fn unknown_channel(&self, channel: u32) {
+    fn unknown_channel(&mut self, channel: u32) {
         self.error(
             channel,
             ErrorCode::UnknownChannel,
             format!("channel {channel} is not open"),
             0,
-        )
-        .await;
+        );
     }
 
     /// Checks that a new channel may be opened on `channel`.
-    async fn can_open(&mut self, channel: u32) -> bool {
+    fn can_open(&mut self, channel: u32) -> bool {
         let problem = if channel == 0 {
             Some((
                 ErrorCode::InvalidArgument,
@@ -205,27 +258,27 @@ impl Channels {
         } else if self.open.len() >= MAX_CHANNELS {
             Some((
                 ErrorCode::ResourceExhausted,
-                format!("at most {MAX_CHANNELS} channels per connection"),
+                format!("at most {MAX_CHANNELS} channels per session"),
             ))
         } else {
             None
         };
         match problem {
             Some((code, message)) => {
-                self.error(channel, code, message, 0).await;
+                self.error(channel, code, message, 0);
                 false
             }
             None => true,
         }
     }
 
-    async fn open_terminal(&mut self, channel: u32, open: v1::TermOpen) {
-        if !self.can_open(channel).await {
+    fn open_terminal(&mut self, channel: u32, open: v1::TermOpen) {
+        if !self.can_open(channel) {
             return;
         }
         let cwd = match self.gateway.resolve_dir(&open.cwd) {
             Ok(cwd) => cwd,
-            Err((code, message)) => return self.error(channel, code, message, 0).await,
+            Err((code, message)) => return self.error(channel, code, message, 0),
         };
         let spec = SpawnSpec {
             command: (!open.command.is_empty()).then_some(open.command),
@@ -243,8 +296,7 @@ impl Channels {
             // From offset 0: what the program printed before we subscribed is its first output.
             Ok(terminal) => {
                 let subscription = terminal.subscribe(0);
-                self.start(channel, terminal, false, subscription, None)
-                    .await;
+                self.start(channel, terminal, false, subscription, false);
             }
             Err(e) => {
                 let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -252,14 +304,13 @@ impl Channels {
                 } else {
                     ErrorCode::Io
                 };
-                self.error(channel, code, format!("cannot start the program: {e}"), 0)
-                    .await;
+                self.error(channel, code, format!("cannot start the program: {e}"), 0);
             }
         }
     }
 
-    async fn attach(&mut self, channel: u32, attach: v1::Attach) {
-        if !self.can_open(channel).await {
+    fn attach(&mut self, channel: u32, attach: v1::Attach) {
+        if !self.can_open(channel) {
             return;
         }
         let terminal = match attach.target {
@@ -271,8 +322,7 @@ impl Channels {
                         ErrorCode::Unsupported,
                         "agent runs are not supported yet",
                         0,
-                    )
-                    .await;
+                    );
             }
             None => {
                 return self
@@ -281,26 +331,21 @@ impl Channels {
                         ErrorCode::InvalidArgument,
                         "attach names no target",
                         0,
-                    )
-                    .await;
+                    );
             }
         };
         match terminal {
             Some(terminal) => {
-                self.attach_terminal(channel, terminal, attach.read_only, attach.replay_from)
-                    .await
+                self.attach_terminal(channel, terminal, attach.read_only, attach.replay_from);
             }
-            None => {
-                self.error(channel, ErrorCode::NotFound, "no such terminal", 0)
-                    .await
-            }
+            None => self.error(channel, ErrorCode::NotFound, "no such terminal", 0),
         }
     }
 
     /// Joins a running terminal: replays its output from `replay_from` if the log still holds
-    /// it (an offset past the end means "from now on"), else sends a snapshot of the screen
-    /// standing in for what is gone, then live output. Never a silent hole.
-    async fn attach_terminal(
+    /// it (an offset past the end means "from now on"), else the forwarder first sends a
+    /// snapshot of the screen standing in for what is gone. Never a silent hole.
+    fn attach_terminal(
         &mut self,
         channel: u32,
         terminal: Arc<Terminal>,
@@ -308,54 +353,20 @@ impl Channels {
         replay_from: u64,
     ) {
         let subscription = terminal.subscribe(replay_from);
-        if subscription.offset() <= replay_from {
-            return self
-                .start(channel, terminal, read_only, subscription, None)
-                .await;
-        }
-        drop(subscription);
-        // The output at `replay_from` is gone. The snapshot shows the screen at its own offset;
-        // subscribing there can only fail if the log moved past it in between: try again.
-        for _ in 0..SNAPSHOT_ATTEMPTS {
-            let Some(snapshot) = terminal.snapshot().await else {
-                return self
-                    .error(channel, ErrorCode::NotFound, "the terminal has ended", 0)
-                    .await;
-            };
-            let subscription = terminal.subscribe(snapshot.offset);
-            if subscription.offset() != snapshot.offset {
-                continue;
-            }
-            let body = Body::TermSnapshot(v1::TermSnapshot {
-                skipped_bytes: snapshot.offset - replay_from,
-                screen: snapshot.screen,
-                scrollback: snapshot.scrollback,
-                size: Some(term_size(snapshot.size)),
-                output_offset: snapshot.offset,
-                title: snapshot.title,
-            });
-            return self
-                .start(channel, terminal, read_only, subscription, Some(body))
-                .await;
-        }
-        self.error(
-            channel,
-            ErrorCode::Internal,
-            "the terminal's output moves too fast to snapshot; try again",
-            0,
-        )
-        .await;
+        let lost = subscription.offset() > replay_from;
+        self.start(channel, terminal, read_only, subscription, lost);
     }
 
-    /// Announces the terminal on the channel (then `first`, e.g. a snapshot) and starts
-    /// carrying its output from the subscription's offset.
-    async fn start(
+    /// Announces the terminal on the channel and starts carrying its output from the
+    /// subscription's offset. With `snapshot_first` the forwarder announces it instead, at the
+    /// offset of the snapshot it sends first.
+    fn start(
         &mut self,
         channel: u32,
         terminal: Arc<Terminal>,
         read_only: bool,
         subscription: Subscription,
-        first: Option<Body>,
+        snapshot_first: bool,
     ) {
         let opened = v1::TermOpened {
             terminal_id: terminal.id.0,
@@ -364,45 +375,108 @@ impl Channels {
             output_offset: subscription.offset(),
             read_only,
         };
-        // Queued before the forwarder exists, so they precede every output frame.
-        self.send(Outbound::new(channel, Body::TermOpened(opened)))
-            .await;
-        if let Some(first) = first {
-            self.send(Outbound::new(channel, first)).await;
-        }
-        let forwarder = tokio::spawn(forward(channel, subscription, self.out.clone()));
+        let announce = if snapshot_first {
+            Some(opened)
+        } else {
+            // Numbered before the forwarder's first frame can be.
+            self.push_reply(Outbound::new(channel, Body::TermOpened(opened)));
+            None
+        };
+        self.start_forwarder(channel, terminal, read_only, subscription, announce, snapshot_first);
+    }
+
+    fn start_forwarder(
+        &mut self,
+        channel: u32,
+        terminal: Arc<Terminal>,
+        read_only: bool,
+        subscription: Subscription,
+        announce: Option<v1::TermOpened>,
+        snapshot_first: bool,
+    ) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let subscriber = subscription.id();
+        terminal.park(subscriber, self.parked);
+        let forwarder = tokio::spawn(forward(
+            channel,
+            generation,
+            subscription,
+            announce,
+            snapshot_first,
+            self.out.clone(),
+        ));
         self.open.insert(
             channel,
             TermChannel {
                 terminal,
                 read_only,
+                generation,
+                subscriber,
                 forwarder,
             },
         );
     }
 
-    async fn input(&mut self, channel: u32, data: Bytes) {
+    fn input(&mut self, channel: u32, data: Bytes) -> Option<PendingInput> {
         match self.channel(channel) {
             Some(c) if c.read_only => {
-                self.error(channel, ErrorCode::PermissionDenied, "read-only attach", 0)
-                    .await;
+                self.error(channel, ErrorCode::PermissionDenied, "read-only attach", 0);
+                None
             }
             Some(c) => {
                 let terminal = Arc::clone(&c.terminal);
-                // Waits while the terminal's input queue is full (the program is not reading).
-                // Input for a program that has just exited goes nowhere; its exit report is on
-                // the way through the forwarder.
-                let _ = terminal.write(data).await;
+                // Input for a program that has just exited goes nowhere; its exit report is
+                // on the way through the forwarder.
+                terminal.try_write(data).map(|data| (terminal, data))
             }
-            None => self.unknown_channel(channel).await,
+            None => {
+                self.unknown_channel(channel);
+                None
+            }
         }
     }
 }
 
-/// Carries one subscription's events to the client until the terminal exits or the channel
-/// closes (the task is aborted).
-async fn forward(channel: u32, mut subscription: Subscription, out: mpsc::Sender<Outbound>) {
-    while let Some(events) = subscription.next().await {
+/// Carries one subscription's events to the session until the terminal exits or the channel
+/// closes (the task is aborted). Output the log dropped before it was read (while the session
+/// was away, or before an attach's `replay_from`) is replaced by a snapshot; `announce` is the
+/// channel's `TermOpened`, sent before the first snapshot at its offset.
+async fn forward(
+    channel: u32,
+    generation: u64,
+    mut subscription: Subscription,
+    mut announce: Option<v1::TermOpened>,
+    snapshot_first: bool,
+    out: mpsc::Sender<Output>,
+) {
+    let send = |body| out.send((generation, Outbound::new(channel, body)));
+    let mut lost = snapshot_first;
+    loop {
+        if std::mem::take(&mut lost) {
+            let body = match catch_up(&mut subscription).await {
+                Ok(snapshot) => {
+                    if let Some(mut opened) = announce.take() {
+                        opened.output_offset = snapshot.output_offset;
+                        if send(Body::TermOpened(opened)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Body::TermSnapshot(snapshot)
+                }
+                Err(message) => Body::Error(v1::Error {
+                    code: ErrorCode::Internal as i32,
+                    message,
+                    request_id: 0,
+                }),
+            };
+            if send(body).await.is_err() {
+                return;
+            }
+        }
+        let Some(events) = subscription.next().await else {
+            return;
+        };
         for event in events {
             let body = match event {
                 TermEvent::Output(data) => Body::TermData(v1::TermData { data }),
@@ -414,12 +488,42 @@ async fn forward(channel: u32, mut subscription: Subscription, out: mpsc::Sender
                     code: exit.code,
                     signal: exit.signal,
                 }),
+                TermEvent::Lost => {
+                    lost = true;
+                    continue;
+                }
             };
-            // Backpressure: waits while the client is not reading.
-            if out.send(Outbound::new(channel, body)).await.is_err() {
+            // Backpressure: waits while the session is not taking output.
+            if send(body).await.is_err() {
                 return;
             }
         }
         subscription.consumed();
     }
+}
+
+/// Moves a subscription whose output is gone to the screen's current state: the snapshot to
+/// send, with `skipped_bytes` counted from where the subscription stood. The screen model
+/// stands a little behind the newest output during a flood; if the log moves past it before
+/// the subscription gets there, try again.
+async fn catch_up(subscription: &mut Subscription) -> Result<v1::TermSnapshot, String> {
+    let from = subscription.offset();
+    let terminal = Arc::clone(subscription.terminal());
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        let Some(snapshot) = terminal.snapshot().await else {
+            return Err("the terminal has ended and its screen is gone".to_owned());
+        };
+        if !subscription.skip_to(snapshot.offset) {
+            continue;
+        }
+        return Ok(v1::TermSnapshot {
+            skipped_bytes: snapshot.offset.saturating_sub(from),
+            screen: snapshot.screen,
+            scrollback: snapshot.scrollback,
+            size: Some(term_size(snapshot.size)),
+            output_offset: snapshot.offset,
+            title: snapshot.title,
+        });
+    }
+    Err("the terminal's output moves too fast to snapshot; attach again".to_owned())
 }

@@ -50,13 +50,29 @@ impl Refusal {
     }
 }
 
-/// An accepted client: the Welcome to send, the device name, how to compress towards it.
-pub(super) type Accepted = (v1::Welcome, String, (CompressionPolicy, ZstdParams));
+/// A client whose Hello was accepted; the session it starts or resumes answers with Welcome.
+#[derive(Debug)]
+pub(super) struct Accepted {
+    /// The device its token belongs to.
+    pub(super) device: String,
+    /// How to compress towards it.
+    pub(super) policy: (CompressionPolicy, ZstdParams),
+    /// The session it asks to resume.
+    pub(super) resume: Option<v1::ResumeRequest>,
+    /// The largest frame this gateway accepts from it.
+    pub(super) max_frame_len: u32,
+}
 
-fn random<const N: usize>() -> Bytes {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    Bytes::copy_from_slice(&bytes)
+impl Refusal {
+    /// A refused resume: the client should start a new session.
+    pub(super) fn resume(message: impl Into<String>) -> Self {
+        Self::new(v1::ErrorCode::ResumeRejected, message)
+    }
+
+    /// The gateway is shutting down.
+    pub(super) fn shutting_down() -> Self {
+        Self::new(v1::ErrorCode::ShuttingDown, "the gateway is shutting down")
+    }
 }
 
 /// Reads Hello and decides.
@@ -144,38 +160,11 @@ where
         }
     };
 
-    if hello.resume.is_some() {
-        return Err(Refusal::new(
-            v1::ErrorCode::ResumeRejected,
-            "unknown session: this gateway keeps no session after its connection ends; start a new one",
-        ));
-    }
-
     tracing::debug!(%peer, client = %hello.client_name, "hello accepted");
-    let welcome = v1::Welcome {
-        version: PROTOCOL_VERSION,
-        server_name: concat!("devtail-gateway/", env!("CARGO_PKG_VERSION")).to_owned(),
-        session_id: random::<16>(),
-        resume_token: random::<32>(),
-        resumed: false,
-        last_seq_received: 0,
-        capabilities: vec![
-            v1::Capability::Terminal as i32,
-            v1::Capability::Sessions as i32,
-        ],
-        compression: Some(crate::proto::compression_support()),
-        heartbeat_interval_ms: 0,
-        idle_timeout_ms: 0,
-        max_frame_len: decoder.config().max_frame_len as u32,
-        identity: Some(v1::Identity {
-            device_name: device.clone(),
-            ..Default::default()
-        }),
-        resume_seq: 0,
-    };
-    Ok((
-        welcome,
+    Ok(Accepted {
         device,
-        crate::proto::negotiate(hello.compression.as_ref()),
-    ))
+        policy: crate::proto::negotiate(hello.compression.as_ref()),
+        resume: hello.resume,
+        max_frame_len: decoder.config().max_frame_len as u32,
+    })
 }

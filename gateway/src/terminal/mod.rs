@@ -82,6 +82,16 @@ pub(crate) enum Control {
     HangUp,
 }
 
+/// Where one subscriber stands.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    /// The offset it has consumed up to.
+    offset: u64,
+    /// Its session has no connection: it does not hold the PTY back (output it misses while
+    /// parked and the log drops is replaced by a snapshot).
+    parked: bool,
+}
+
 /// Mutable state shared between the terminal task and its subscribers. Locked briefly, never
 /// across an `.await`.
 #[derive(Debug)]
@@ -90,25 +100,35 @@ pub(crate) struct State {
     title: (u64, String),
     clipboard: (u64, String, Bytes),
     exit: Option<ExitInfo>,
-    /// Per subscriber: the offset it has consumed up to.
-    subscribers: HashMap<u64, u64>,
+    /// Per subscriber: where it stands.
+    subscribers: HashMap<u64, Reader>,
     /// How far the screen model has read.
     screen_offset: u64,
     /// Resizes the screen model has yet to apply: (output offset, rows, cols).
     resizes: std::collections::VecDeque<(u64, u16, u16)>,
     size: (u16, u16),
+    /// The screen as the model left it when the terminal ended, for snapshots after that.
+    final_snapshot: Option<Snapshot>,
 }
 
 impl State {
-    /// Unread bytes of the slowest reader: subscribers and the screen model.
+    /// Unread bytes of the slowest reader: subscribers that are not parked, and the screen
+    /// model.
     fn backlog(&self) -> u64 {
         let end = self.log.end();
         self.subscribers
             .values()
-            .chain(std::iter::once(&self.screen_offset))
-            .map(|&offset| end.saturating_sub(offset))
+            .filter(|reader| !reader.parked)
+            .map(|reader| reader.offset)
+            .chain(std::iter::once(self.screen_offset))
+            .map(|offset| end.saturating_sub(offset))
             .max()
             .unwrap_or(0)
+    }
+
+    /// Subscribers whose session is connected.
+    fn attached(&self) -> usize {
+        self.subscribers.values().filter(|r| !r.parked).count()
     }
 }
 
@@ -147,7 +167,7 @@ impl Terminal {
             args: self.args.clone(),
             size: Some(term_size(state.size)),
             started_unix_ms: self.started_unix_ms,
-            attached_clients: state.subscribers.len() as u32,
+            attached_clients: state.attached() as u32,
             title: state.title.1.clone(),
             pid: self.pid,
         }
@@ -161,14 +181,37 @@ impl Terminal {
     /// during a flood). `None` once the terminal has ended.
     pub(crate) async fn snapshot(&self) -> Option<Snapshot> {
         let (reply, answer) = oneshot::channel();
-        self.snapshots.send(reply).await.ok()?;
-        answer.await.ok()
+        if self.snapshots.send(reply).await.is_ok()
+            && let Ok(snapshot) = answer.await
+        {
+            return Some(snapshot);
+        }
+        // The model has finished: the terminal ended and its last screen was kept.
+        self.lock().final_snapshot.clone()
+    }
+
+    /// Parks or unparks subscriber `id` (see [`Subscription::id`]): a parked subscriber does
+    /// not hold the PTY back.
+    pub(crate) fn park(&self, id: u64, parked: bool) {
+        if let Some(reader) = self.lock().subscribers.get_mut(&id) {
+            reader.parked = parked;
+        }
+        self.progress.notify_one();
     }
 
     /// Sends input, waiting while the terminal's input queue is full.
     pub(crate) async fn write(&self, data: Bytes) -> bool {
         // Backpressure: a program that does not read its input slows the sender down.
         self.input.send(data).await.is_ok()
+    }
+
+    /// Sends input if the terminal's input queue has room; gives it back when the queue is
+    /// full. Input for a terminal whose program has ended is dropped.
+    pub(crate) fn try_write(&self, data: Bytes) -> Option<Bytes> {
+        match self.input.try_send(data) {
+            Err(mpsc::error::TrySendError::Full(data)) => Some(data),
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => None,
+        }
     }
 
     /// Sends a control request (resize, signal, hang-up).
@@ -185,7 +228,13 @@ impl Terminal {
         let mut state = self.lock();
         let end = state.log.end();
         let offset = from.clamp(state.log.start(), end);
-        state.subscribers.insert(id, offset);
+        state.subscribers.insert(
+            id,
+            Reader {
+                offset,
+                parked: false,
+            },
+        );
         drop(state);
         Subscription {
             terminal: Arc::clone(self),
@@ -237,6 +286,9 @@ pub(crate) enum TermEvent {
         selection: String,
         data: Bytes,
     },
+    /// The log dropped output at the subscription's offset before it was read (the subscriber
+    /// was parked): catch up with a snapshot ([`Subscription::skip_to`]). Alone in its batch.
+    Lost,
     /// The process ended and all its output was delivered. Last event.
     Exit(ExitInfo),
 }
@@ -260,6 +312,28 @@ impl Subscription {
         self.offset
     }
 
+    /// Its id, for [`Terminal::park`].
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn terminal(&self) -> &Arc<Terminal> {
+        &self.terminal
+    }
+
+    /// Moves the read position to `offset` (a snapshot's), if the log still holds it.
+    pub(crate) fn skip_to(&mut self, offset: u64) -> bool {
+        let mut state = self.terminal.lock();
+        if offset < state.log.start() || offset > state.log.end() {
+            return false;
+        }
+        self.offset = offset;
+        if let Some(reader) = state.subscribers.get_mut(&self.id) {
+            reader.offset = offset;
+        }
+        true
+    }
+
     /// The next events: output since the last call (up to [`MAX_CHUNK`]), a new title or
     /// clipboard write, and finally the exit. Waits while there is nothing new. `None` after
     /// the exit was returned.
@@ -274,6 +348,10 @@ impl Subscription {
             let mut events = Vec::new();
             {
                 let state = self.terminal.lock();
+                if self.offset < state.log.start() {
+                    // Only a parked subscriber falls out of the log: the window holds the rest.
+                    return Some(vec![TermEvent::Lost]);
+                }
                 if state.title.0 > self.title_seen {
                     self.title_seen = state.title.0;
                     events.push(TermEvent::Title(state.title.1.clone()));
@@ -287,8 +365,7 @@ impl Subscription {
                 }
                 let chunk = state.log.read(self.offset, MAX_CHUNK);
                 if !chunk.is_empty() {
-                    // The read window keeps every subscriber inside the log; `max` only guards.
-                    self.offset = self.offset.max(state.log.start()) + chunk.len() as u64;
+                    self.offset += chunk.len() as u64;
                     events.push(TermEvent::Output(chunk));
                 } else if let Some(exit) = state.exit {
                     events.push(TermEvent::Exit(exit));
@@ -310,8 +387,8 @@ impl Subscription {
     pub(crate) fn consumed(&self) {
         let mut state = self.terminal.lock();
         let end = state.log.end();
-        if let Some(offset) = state.subscribers.get_mut(&self.id) {
-            *offset = self.offset.min(end);
+        if let Some(reader) = state.subscribers.get_mut(&self.id) {
+            reader.offset = self.offset.min(end);
         }
         drop(state);
         self.terminal.progress.notify_one();
@@ -368,6 +445,7 @@ impl Terminals {
                 screen_offset: 0,
                 resizes: std::collections::VecDeque::new(),
                 size: (rows, cols),
+                final_snapshot: None,
             }),
             changed,
             progress: Notify::new(),

@@ -238,7 +238,7 @@ pub(super) async fn follow_screen(
                 screen.resize(rows, cols);
                 state.resizes.pop_front();
             }
-            let attached = !state.subscribers.is_empty();
+            let attached = state.attached() > 0;
             news = events
                 .iter()
                 .any(|e| !matches!(e, ScreenEvent::CursorReport(_)));
@@ -264,6 +264,8 @@ pub(super) async fn follow_screen(
             let _ = terminal.input.try_send(Bytes::from(answer));
         }
         if exited {
+            let last = snapshot(terminal, &screen);
+            terminal.lock().final_snapshot = Some(last);
             return;
         }
         if chunk.is_empty() && resize.is_none() {

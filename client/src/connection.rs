@@ -1,22 +1,17 @@
-//! The connection to a gateway: handshake, reader and writer tasks, channel routing, requests.
+//! The client's API: a session with a gateway ([`Client`]), its channels and requests, and how
+//! incoming frames are routed to them. The session itself is driven by [`crate::session`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::session::{Driver, Status};
 use crate::terminal::Terminal;
-use crate::url::{GatewayUrl, Scheme};
+use devtail_proto::DecodeError;
 use devtail_proto::v1::{self, Envelope, envelope::Body};
-use devtail_proto::{
-    DEFAULT_MAX_FRAME_LEN, DecodeError, Decoder, DecoderConfig, Encoder, EncoderConfig,
-    PROTOCOL_VERSION,
-};
 
 /// Frames queued towards the gateway before writers wait.
 const OUTBOUND_QUEUE: usize = 64;
@@ -93,6 +88,9 @@ pub struct ConnectOptions {
     pub no_compression: bool,
     /// Called with every frame sent and received.
     pub tap: Option<FrameTap>,
+    /// Resume the session on a new connection when the connection drops (capped exponential
+    /// backoff with full jitter), instead of ending it.
+    pub reconnect: bool,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -101,6 +99,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("client_name", &self.client_name)
             .field("no_compression", &self.no_compression)
             .field("tap", &self.tap.is_some())
+            .field("reconnect", &self.reconnect)
             .finish()
     }
 }
@@ -114,22 +113,20 @@ pub(crate) struct Outbound {
 
 /// Where incoming frames go.
 #[derive(Debug, Default)]
-struct Routes {
-    channels: HashMap<u32, mpsc::Sender<Body>>,
-    requests: HashMap<u64, oneshot::Sender<Body>>,
-    /// Why the connection ended, once it has.
-    closed: Option<String>,
+pub(crate) struct Routes {
+    pub(crate) channels: HashMap<u32, mpsc::Sender<Body>>,
+    pub(crate) requests: HashMap<u64, oneshot::Sender<Body>>,
+    /// Why the session ended, once it has.
+    pub(crate) closed: Option<String>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Shared {
     routes: Mutex<Routes>,
-    /// Highest gateway sequence number received (our ack).
-    received_seq: AtomicU64,
 }
 
 impl Shared {
-    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+    pub(crate) fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
         self.routes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -142,218 +139,47 @@ impl Shared {
     }
 }
 
-/// A connection to a gateway.
+/// A session with a gateway.
 #[derive(Debug)]
 pub struct Client {
     out: mpsc::Sender<Outbound>,
     shared: Arc<Shared>,
+    status: watch::Receiver<Status>,
     welcome: v1::Welcome,
     next_channel: AtomicU32,
     next_request: AtomicU64,
 }
 
 impl Client {
-    /// Connects, authenticates with `token` and completes the handshake.
+    /// Connects, authenticates with `token` and starts a session. With
+    /// [`ConnectOptions::reconnect`] the session is resumed on a new connection after a drop,
+    /// with nothing lost either way ([`Client::status`] tells when).
     pub async fn connect(
         url: &str,
         token: &str,
         options: ConnectOptions,
     ) -> Result<Self, ClientError> {
-        let parsed = GatewayUrl::parse(url).map_err(|reason| ClientError::Connect {
-            url: url.to_owned(),
-            reason,
-        })?;
-        if parsed.scheme != Scheme::Ws {
-            return Err(ClientError::UnsupportedScheme(parsed.to_string()));
-        }
-        let max_wire = devtail_proto::max_wire_len(DEFAULT_MAX_FRAME_LEN);
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(max_wire))
-            .max_frame_size(Some(max_wire));
-        let (ws, _) =
-            tokio_tungstenite::connect_async_with_config(parsed.to_string(), Some(config), true)
-                .await
-                .map_err(|e| ClientError::Connect {
-                    url: parsed.to_string(),
-                    reason: e.to_string(),
-                })?;
-        let (mut sink, mut stream) = ws.split();
-        let tap = options.tap.clone();
-
-        // Hello, plain and unsequenced.
-        let mut compression = devtail_proto::compression_support();
-        if options.no_compression {
-            compression.modes.clear();
-        }
-        let hello = Envelope {
-            body: Some(Body::Hello(v1::Hello {
-                min_version: PROTOCOL_VERSION,
-                max_version: PROTOCOL_VERSION,
-                client_name: options.client_name.clone().unwrap_or_else(|| {
-                    concat!("devtail-client/", env!("CARGO_PKG_VERSION")).to_owned()
-                }),
-                auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
-                    token: token.to_owned(),
-                })),
-                resume: None,
-                capabilities: vec![
-                    v1::Capability::Terminal as i32,
-                    v1::Capability::Sessions as i32,
-                ],
-                compression: Some(compression),
-                heartbeat_interval_ms: 0,
-            })),
-            ..Default::default()
-        };
-        let mut encoder = Encoder::new(EncoderConfig::default());
-        let mut buf = BytesMut::new();
-        let len = encoder
-            .encode_message(&hello, &mut buf)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if let Some(tap) = &tap {
-            tap(TapDirection::Sent, len, buf[0], &hello);
-        }
-        let closed =
-            |e: tokio_tungstenite::tungstenite::Error| ClientError::Closed(Some(e.to_string()));
-        sink.send(Message::Binary(buf.split().freeze()))
-            .await
-            .map_err(closed)?;
-
-        let mut decoder = Decoder::new(DecoderConfig::default());
-        let welcome = loop {
-            let frame = match stream.next().await {
-                Some(Ok(Message::Binary(frame))) => frame,
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(closed(e)),
-                None => return Err(ClientError::Closed(None)),
-            };
-            let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
-            let envelope = decoder.decode_message(frame)?;
-            if let Some(tap) = &tap {
-                tap(TapDirection::Received, wire, flags, &envelope);
-            }
-            match envelope.body {
-                Some(Body::Welcome(welcome)) => break welcome,
-                Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
-                Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "expected welcome, got {}",
-                        other.map_or("an empty frame", |b| b.kind())
-                    )));
-                }
-            }
-        };
-
-        let (policy, params) = devtail_proto::negotiate(welcome.compression.as_ref());
-        let mut encoder = Encoder::new(EncoderConfig {
-            compression: policy,
-            zstd: params,
-            max_frame_len: match welcome.max_frame_len {
-                0 => DEFAULT_MAX_FRAME_LEN,
-                n => n as usize,
-            },
-        });
         let shared = Arc::new(Shared {
             routes: Mutex::new(Routes::default()),
-            received_seq: AtomicU64::new(0),
         });
-        let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
-
-        // Writer: numbers, acknowledges, encodes, sends; flushes when the queue runs dry.
-        let writer_shared = Arc::clone(&shared);
-        let writer_tap = tap.clone();
-        tokio::spawn(async move {
-            let mut seq = 0u64;
-            while let Some(first) = out_rx.recv().await {
-                let mut next = Some(first);
-                while let Some(out) = next.take() {
-                    let sequenced = out.body.is_sequenced();
-                    if sequenced {
-                        seq += 1;
-                    }
-                    let closing = matches!(out.body, Body::Close(_));
-                    let envelope = Envelope {
-                        seq: if sequenced { seq } else { 0 },
-                        ack: writer_shared.received_seq.load(Ordering::Relaxed),
-                        channel: out.channel,
-                        body: Some(out.body),
-                    };
-                    let Ok(len) = encoder.encode_message(&envelope, &mut buf) else {
-                        continue;
-                    };
-                    if let Some(tap) = &writer_tap {
-                        tap(TapDirection::Sent, len, buf[0], &envelope);
-                    }
-                    if sink
-                        .feed(Message::Binary(buf.split().freeze()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    if closing {
-                        let _ = sink.close().await;
-                        return;
-                    }
-                    next = out_rx.try_recv().ok();
-                }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-            }
-            let _ = sink.close().await;
-        });
-
-        // Reader: decodes and routes; waits on a full channel queue (backpressure).
-        let reader_shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let reason = loop {
-                let frame = match stream.next().await {
-                    Some(Ok(Message::Binary(frame))) => frame,
-                    Some(Ok(Message::Text(_))) => {
-                        break Some("the gateway sent a text message".to_owned());
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => break Some(e.to_string()),
-                    None => break None,
-                };
-                let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
-                let envelope = match decoder.decode_message(frame) {
-                    Ok(envelope) => envelope,
-                    Err(e) => break Some(format!("bad frame from the gateway: {e}")),
-                };
-                if let Some(tap) = &tap {
-                    tap(TapDirection::Received, wire, flags, &envelope);
-                }
-                if envelope.seq != 0 {
-                    reader_shared
-                        .received_seq
-                        .fetch_max(envelope.seq, Ordering::Relaxed);
-                }
-                let Some(body) = envelope.body else { continue };
-                if let Body::Close(close) = &body {
-                    break Some(close.message.clone());
-                }
-                if let Some(reason) = route(&reader_shared, envelope.channel, body).await {
-                    break Some(reason);
-                }
-            };
-            let mut routes = reader_shared.routes();
-            routes.closed =
-                Some(reason.unwrap_or_else(|| "the gateway closed the connection".to_owned()));
-            // Dropping the senders ends every terminal's event stream and pending request.
-            routes.channels.clear();
-            routes.requests.clear();
-        });
-
+        let (status, status_rx) = watch::channel(Status::Connected);
+        let (driver, welcome, connection) =
+            Driver::connect(url, token, options, Arc::clone(&shared), status).await?;
+        let (out_tx, out_rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
+        tokio::spawn(driver.run(connection, out_rx));
         Ok(Self {
             out: out_tx,
             shared,
+            status: status_rx,
             welcome,
             next_channel: AtomicU32::new(1),
             next_request: AtomicU64::new(1),
         })
+    }
+
+    /// The session's state; `changed()` on the receiver wakes on every change.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
     }
 
     /// The gateway's Welcome.
@@ -488,19 +314,19 @@ impl Client {
     }
 }
 
-/// Delivers one frame to its channel or request. Returns a reason to end the connection.
-async fn route(shared: &Shared, channel: u32, body: Body) -> Option<String> {
+/// Delivers one frame to its channel or request.
+pub(crate) async fn route(shared: &Shared, channel: u32, body: Body) {
     if let Some(id) = body.request_id().filter(|_| channel == 0) {
         if let Some(waiter) = shared.routes().requests.remove(&id) {
             let _ = waiter.send(body);
         }
-        return None;
+        return;
     }
     if channel == 0 {
         if let Body::Error(error) = &body {
             tracing::warn!(code = error.code, message = %error.message, "gateway error");
         }
-        return None;
+        return;
     }
     let sender = shared.routes().channels.get(&channel).cloned();
     if let Some(sender) = sender {
@@ -509,7 +335,6 @@ async fn route(shared: &Shared, channel: u32, body: Body) -> Option<String> {
             shared.unroute(channel);
         }
     }
-    None
 }
 
 pub(crate) fn bytes_body(data: Bytes) -> Body {

@@ -1,19 +1,30 @@
-//! A terminal that survives dropped connections: when the connection goes, it reconnects
-//! (exponential backoff with full jitter, capped) and re-attaches from the last output byte it
-//! received, so output continues with nothing lost or repeated while the gateway still holds
-//! the gap (and with a screen snapshot when it does not). Input typed meanwhile waits in a
-//! bounded queue.
+//! A terminal that survives dropped connections, at two levels:
 //!
-//! Input already handed to a connection that then dies can be lost: acknowledged input comes
-//! with resumable sessions (PROTOCOL.md §6).
+//! 1. Its [`Client`] resumes the session after a drop ([`ConnectOptions::reconnect`]): output
+//!    and input continue with nothing lost or repeated; input typed while disconnected waits in
+//!    the session's replay buffer and is sent on resume.
+//! 2. If the session itself is gone (it outlived the gateway's linger, or the gateway
+//!    restarted), a new session re-attaches to the terminal from the last output byte received
+//!    (exponential backoff with full jitter, capped): the output continues exactly if the
+//!    terminal's log still holds it, else from a screen snapshot. Input typed since the session
+//!    was lost waits in a bounded queue; input in flight when it was lost may be lost with it.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::{Client, ClientError, ConnectOptions, Terminal, TerminalEvent};
+use crate::{Client, ClientError, ConnectOptions, Status, Terminal, TerminalEvent};
 use devtail_proto::v1;
+
+/// A session that resumes by itself.
+async fn connect(endpoint: &Endpoint) -> Result<Client, ClientError> {
+    let options = ConnectOptions {
+        reconnect: true,
+        ..endpoint.options.clone()
+    };
+    Client::connect(&endpoint.url, &endpoint.token, options).await
+}
 
 /// First reconnect delay; doubles per failed attempt.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -97,6 +108,10 @@ pub struct ReconnectingTerminal {
     finished: bool,
     /// PRNG state for the backoff jitter.
     jitter: u64,
+    /// The session's state.
+    status: tokio::sync::watch::Receiver<Status>,
+    /// The session is resuming (a `Reconnecting` was reported, `Reconnected` is owed).
+    resuming: bool,
 }
 
 /// Events of a [`ReconnectingTerminal`]: the terminal's, plus the connection's ups and downs.
@@ -118,16 +133,14 @@ pub enum ReconnectEvent {
 impl ReconnectingTerminal {
     /// Starts a program in a new terminal.
     pub async fn open(endpoint: Endpoint, open: v1::TermOpen) -> Result<Self, ClientError> {
-        let client =
-            Client::connect(&endpoint.url, &endpoint.token, endpoint.options.clone()).await?;
+        let client = connect(&endpoint).await?;
         let terminal = client.open_terminal(open).await?;
         Ok(Self::new(endpoint, client, terminal, false))
     }
 
     /// Attaches to a running terminal: its held output (or a snapshot), then live.
     pub async fn attach(endpoint: Endpoint, id: u64, read_only: bool) -> Result<Self, ClientError> {
-        let client =
-            Client::connect(&endpoint.url, &endpoint.token, endpoint.options.clone()).await?;
+        let client = connect(&endpoint).await?;
         let terminal = client.attach(id, read_only, 0).await?;
         Ok(Self::new(endpoint, client, terminal, read_only))
     }
@@ -135,7 +148,10 @@ impl ReconnectingTerminal {
     fn new(endpoint: Endpoint, client: Client, terminal: Terminal, read_only: bool) -> Self {
         let (input_tx, input) = mpsc::channel(INPUT_QUEUE);
         let offset = terminal.opened().output_offset;
+        let status = client.status();
         Self {
+            status,
+            resuming: false,
             endpoint,
             client,
             terminal,
@@ -194,7 +210,12 @@ impl ReconnectingTerminal {
                         self.offset += data.len() as u64;
                         return Some(ReconnectEvent::Terminal(TerminalEvent::Output(data)));
                     }
-                    Some(event) => return Some(ReconnectEvent::Terminal(event)),
+                    Some(event) => {
+                        if let TerminalEvent::Snapshot { output_offset, .. } = &event {
+                            self.offset = *output_offset;
+                        }
+                        return Some(ReconnectEvent::Terminal(event));
+                    }
                     None if self.terminal.exited() => return None,
                     None => {
                         let reason = self.client.closed_reason();
@@ -202,8 +223,21 @@ impl ReconnectingTerminal {
                     }
                 },
                 Some(input) = self.input.recv() => {
-                    if let Err(e) = self.forward(input).await {
-                        self.lost = Some(e.to_string());
+                    // A session that has ended ends the terminal's events too: handled there.
+                    let _ = self.forward(input).await;
+                }
+                Ok(()) = self.status.changed() => {
+                    let status = self.status.borrow_and_update().clone();
+                    match status {
+                        Status::Reconnecting { attempt, reason } => {
+                            self.resuming = true;
+                            return Some(ReconnectEvent::Reconnecting { attempt, reason });
+                        }
+                        Status::Connected if self.resuming => {
+                            self.resuming = false;
+                            return Some(ReconnectEvent::Reconnected);
+                        }
+                        Status::Connected | Status::Closed(_) => {}
                     }
                 }
             }
@@ -248,16 +282,13 @@ impl ReconnectingTerminal {
     }
 
     async fn try_reattach(&mut self) -> Result<(), ClientError> {
-        let client = Client::connect(
-            &self.endpoint.url,
-            &self.endpoint.token,
-            self.endpoint.options.clone(),
-        )
-        .await?;
+        let client = connect(&self.endpoint).await?;
         let terminal = client
             .attach(self.id(), self.read_only, self.offset)
             .await?;
         self.offset = terminal.opened().output_offset;
+        self.status = client.status();
+        self.resuming = false;
         self.client = client;
         self.terminal = terminal;
         Ok(())

@@ -38,6 +38,8 @@ pub enum TerminalEvent {
         screen: Bytes,
         /// The scrollback tail, as ANSI lines.
         scrollback: Bytes,
+        /// The terminal's output offset the snapshot shows; output continues from here.
+        output_offset: u64,
     },
     /// The gateway reported an error on this channel.
     Error {
@@ -147,6 +149,7 @@ impl Terminal {
                     skipped_bytes: snapshot.skipped_bytes,
                     screen: snapshot.screen,
                     scrollback: snapshot.scrollback,
+                    output_offset: snapshot.output_offset,
                 },
                 Body::Error(error) => TerminalEvent::Error {
                     code: error.code,

@@ -18,8 +18,8 @@ use std::time::Duration;
 pub use devtail_proto as proto;
 
 use auth::TokenStore;
-pub use session::Sessions;
 use proto::v1::ErrorCode;
+pub use session::Sessions;
 use terminal::Terminals;
 
 /// Default address: loopback only, the port devtail uses everywhere.

@@ -196,7 +196,9 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         );
     }
     if cli.replay_budget < 1 << 20 {
-        bail!("--replay-budget must be at least 1 MiB (1048576): a terminal output frame alone can be 64 KiB");
+        bail!(
+            "--replay-budget must be at least 1 MiB (1048576): a terminal output frame alone can be 64 KiB"
+        );
     }
     let config = Config {
         max_connections: cli.max_connections,

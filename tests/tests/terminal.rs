@@ -617,7 +617,14 @@ async fn attaching_replays_held_output_or_sends_a_snapshot() {
             skipped_bytes,
             screen,
             scrollback,
-        }) => (skipped_bytes, screen, scrollback),
+            output_offset,
+        }) => {
+            assert_eq!(
+                output_offset, offset,
+                "TermOpened announces the snapshot's offset"
+            );
+            (skipped_bytes, screen, scrollback)
+        }
         other => panic!("expected a snapshot, got {other:?}"),
     };
     assert_eq!(

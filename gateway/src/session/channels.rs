@@ -107,7 +107,13 @@ impl Channels {
         self.replies.len()
     }
 
-    fn error(&mut self, channel: u32, code: ErrorCode, message: impl Into<String>, request_id: u64) {
+    fn error(
+        &mut self,
+        channel: u32,
+        code: ErrorCode,
+        message: impl Into<String>,
+        request_id: u64,
+    ) {
         self.push_reply(Outbound::error(channel, code, message, request_id));
     }
 
@@ -143,14 +149,16 @@ impl Channels {
             let Some(old) = self.open.remove(&channel) else {
                 continue;
             };
+            // How much the client missed is unknown: the snapshot counts from the newest output.
             let subscription = old.terminal.subscribe(u64::MAX);
+            let from = subscription.offset();
             self.start_forwarder(
                 channel,
                 Arc::clone(&old.terminal),
                 old.read_only,
                 subscription,
                 None,
-                true,
+                Some(from),
             );
         }
     }
@@ -296,7 +304,7 @@ impl Channels {
             // From offset 0: what the program printed before we subscribed is its first output.
             Ok(terminal) => {
                 let subscription = terminal.subscribe(0);
-                self.start(channel, terminal, false, subscription, false);
+                self.start(channel, terminal, false, subscription, None);
             }
             Err(e) => {
                 let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -316,22 +324,20 @@ impl Channels {
         let terminal = match attach.target {
             Some(v1::attach::Target::TerminalId(id)) => self.gateway.terminals.get(TerminalId(id)),
             Some(v1::attach::Target::RunId(_)) => {
-                return self
-                    .error(
-                        channel,
-                        ErrorCode::Unsupported,
-                        "agent runs are not supported yet",
-                        0,
-                    );
+                return self.error(
+                    channel,
+                    ErrorCode::Unsupported,
+                    "agent runs are not supported yet",
+                    0,
+                );
             }
             None => {
-                return self
-                    .error(
-                        channel,
-                        ErrorCode::InvalidArgument,
-                        "attach names no target",
-                        0,
-                    );
+                return self.error(
+                    channel,
+                    ErrorCode::InvalidArgument,
+                    "attach names no target",
+                    0,
+                );
             }
         };
         match terminal {
@@ -353,20 +359,20 @@ impl Channels {
         replay_from: u64,
     ) {
         let subscription = terminal.subscribe(replay_from);
-        let lost = subscription.offset() > replay_from;
+        let lost = (subscription.offset() > replay_from).then_some(replay_from);
         self.start(channel, terminal, read_only, subscription, lost);
     }
 
     /// Announces the terminal on the channel and starts carrying its output from the
-    /// subscription's offset. With `snapshot_first` the forwarder announces it instead, at the
-    /// offset of the snapshot it sends first.
+    /// subscription's offset. With `snapshot_from` (the output offset the client asked for is
+    /// gone) the forwarder announces it instead, at the offset of the snapshot it sends first.
     fn start(
         &mut self,
         channel: u32,
         terminal: Arc<Terminal>,
         read_only: bool,
         subscription: Subscription,
-        snapshot_first: bool,
+        snapshot_from: Option<u64>,
     ) {
         let opened = v1::TermOpened {
             terminal_id: terminal.id.0,
@@ -375,14 +381,21 @@ impl Channels {
             output_offset: subscription.offset(),
             read_only,
         };
-        let announce = if snapshot_first {
+        let announce = if snapshot_from.is_some() {
             Some(opened)
         } else {
             // Numbered before the forwarder's first frame can be.
             self.push_reply(Outbound::new(channel, Body::TermOpened(opened)));
             None
         };
-        self.start_forwarder(channel, terminal, read_only, subscription, announce, snapshot_first);
+        self.start_forwarder(
+            channel,
+            terminal,
+            read_only,
+            subscription,
+            announce,
+            snapshot_from,
+        );
     }
 
     fn start_forwarder(
@@ -392,7 +405,7 @@ impl Channels {
         read_only: bool,
         subscription: Subscription,
         announce: Option<v1::TermOpened>,
-        snapshot_first: bool,
+        snapshot_from: Option<u64>,
     ) {
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -403,7 +416,7 @@ impl Channels {
             generation,
             subscription,
             announce,
-            snapshot_first,
+            snapshot_from,
             self.out.clone(),
         ));
         self.open.insert(
@@ -440,21 +453,21 @@ impl Channels {
 
 /// Carries one subscription's events to the session until the terminal exits or the channel
 /// closes (the task is aborted). Output the log dropped before it was read (while the session
-/// was away, or before an attach's `replay_from`) is replaced by a snapshot; `announce` is the
-/// channel's `TermOpened`, sent before the first snapshot at its offset.
+/// was away, or before an attach's `replay_from`) is replaced by a snapshot, counting the
+/// skipped bytes from `lost_from`; `announce` is the channel's `TermOpened`, sent before the
+/// first snapshot at its offset.
 async fn forward(
     channel: u32,
     generation: u64,
     mut subscription: Subscription,
     mut announce: Option<v1::TermOpened>,
-    snapshot_first: bool,
+    mut lost_from: Option<u64>,
     out: mpsc::Sender<Output>,
 ) {
     let send = |body| out.send((generation, Outbound::new(channel, body)));
-    let mut lost = snapshot_first;
     loop {
-        if std::mem::take(&mut lost) {
-            let body = match catch_up(&mut subscription).await {
+        if let Some(from) = lost_from.take() {
+            let body = match catch_up(&mut subscription, from).await {
                 Ok(snapshot) => {
                     if let Some(mut opened) = announce.take() {
                         opened.output_offset = snapshot.output_offset;
@@ -489,7 +502,7 @@ async fn forward(
                     signal: exit.signal,
                 }),
                 TermEvent::Lost => {
-                    lost = true;
+                    lost_from = Some(subscription.offset());
                     continue;
                 }
             };
@@ -503,11 +516,10 @@ async fn forward(
 }
 
 /// Moves a subscription whose output is gone to the screen's current state: the snapshot to
-/// send, with `skipped_bytes` counted from where the subscription stood. The screen model
-/// stands a little behind the newest output during a flood; if the log moves past it before
-/// the subscription gets there, try again.
-async fn catch_up(subscription: &mut Subscription) -> Result<v1::TermSnapshot, String> {
-    let from = subscription.offset();
+/// send, with `skipped_bytes` counted from `from`. The screen model stands a little behind the
+/// newest output during a flood; if the log moves past it before the subscription gets there,
+/// try again.
+async fn catch_up(subscription: &mut Subscription, from: u64) -> Result<v1::TermSnapshot, String> {
     let terminal = Arc::clone(subscription.terminal());
     for _ in 0..SNAPSHOT_ATTEMPTS {
         let Some(snapshot) = terminal.snapshot().await else {

@@ -125,7 +125,12 @@ pub(crate) async fn serve<S, K>(
     let (link, writer_queue, inbound_tx) = link::Link::new(peer);
     let attached = match handshake::run(&gateway, peer, &mut stream, &mut decoder, &counters).await
     {
-        Ok(hello) => gateway.sessions.attach(&gateway, hello, link, shutdown).await,
+        Ok(hello) => {
+            gateway
+                .sessions
+                .attach(&gateway, hello, link, shutdown)
+                .await
+        }
         Err(refusal) => Err(refusal),
     };
     let (device, session, policy) = match attached {

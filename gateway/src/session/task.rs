@@ -11,17 +11,17 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
 
+use super::Outbound;
 use super::channels::{self, Channels, Output, PendingInput};
 use super::handshake::Refusal;
 use super::link::{Backlog, Inbound, Link};
 use super::registry::SessionId;
-use super::Outbound;
 use crate::Gateway;
+use crate::proto::PROTOCOL_VERSION;
 use crate::proto::reliability::{
     self, Delivery, Event, REPLAY_FRAME_OVERHEAD, Reliability, Resume, Role,
 };
 use crate::proto::v1::{self, Envelope, envelope::Body};
-use crate::proto::PROTOCOL_VERSION;
 use crate::terminal::MAX_CHUNK;
 
 /// Replies waiting to be sent before the session stops reading client frames: a client that

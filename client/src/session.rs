@@ -1,0 +1,586 @@
+//! The client's side of a session: one driver task per [`Client`](crate::Client) that owns the
+//! [`Reliability`] state and the current connection, and — when asked to — resumes the session
+//! on a new connection after a drop (PROTOCOL.md §6).
+//!
+//! Per connection a reader task decodes, de-duplicates ([`Reliability::receive`]) and routes
+//! frames to channels; the driver writes: what users send (numbered and kept in the replay
+//! buffer until acknowledged), and what the reliability core says is due (acks, pings,
+//! retransmissions). While disconnected the driver keeps taking what users send into the
+//! replay buffer, up to its budget, and the resume retransmits it: typed input is never lost.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::connection::{ClientError, ConnectOptions, Outbound, Shared, TapDirection, route};
+use crate::url::{GatewayUrl, Scheme};
+use devtail_proto::reliability::{self, Delivery, Event, Reliability, Role};
+use devtail_proto::v1::{self, Envelope, envelope::Body};
+use devtail_proto::{
+    DEFAULT_MAX_FRAME_LEN, Decoder, DecoderConfig, Encoder, EncoderConfig, PROTOCOL_VERSION,
+};
+
+/// First reconnect delay; doubles per failed attempt.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Longest delay between attempts.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// How long the handshake of one attempt may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The state of a client's session, from [`Client::status`](crate::Client::status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Connected; frames flow.
+    Connected,
+    /// The connection dropped and the client is resuming the session (attempt counts from 1).
+    Reconnecting {
+        /// Attempt number.
+        attempt: u32,
+        /// Why the last connection or attempt failed.
+        reason: String,
+    },
+    /// The session is over: closed, refused, or lost for good.
+    Closed(String),
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One connection's halves, after the handshake.
+pub(crate) struct Connection {
+    sink: SplitSink<Ws, Message>,
+    stream: SplitStream<Ws>,
+    encoder: Encoder,
+    decoder: Decoder,
+}
+
+/// Who the client is and what it holds of its session.
+pub(crate) struct Driver {
+    url: String,
+    token: String,
+    options: ConnectOptions,
+    session_id: Bytes,
+    resume_token: Bytes,
+    rel: Arc<Mutex<Reliability>>,
+    shared: Arc<Shared>,
+    status: watch::Sender<Status>,
+    /// Reader → driver: something arrived (an ack or pong may now be due).
+    wake: Arc<Notify>,
+    jitter: u64,
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// The user closed the client (Close sent) or dropped every handle.
+    ByUs,
+    /// The gateway closed the session or the connection for good.
+    Final(String),
+    /// The connection dropped; the session can be resumed.
+    Lost(String),
+}
+
+fn lock(rel: &Mutex<Reliability>) -> std::sync::MutexGuard<'_, Reliability> {
+    rel.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn millis(ms: u32) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms.into()))
+}
+
+/// Connects and completes the handshake (a resume when `resume` is given). Returns the
+/// connection and the gateway's Welcome.
+async fn handshake(
+    url: &str,
+    token: &str,
+    options: &ConnectOptions,
+    resume: Option<v1::ResumeRequest>,
+) -> Result<(Connection, v1::Welcome), ClientError> {
+    let parsed = GatewayUrl::parse(url).map_err(|reason| ClientError::Connect {
+        url: url.to_owned(),
+        reason,
+    })?;
+    if parsed.scheme != Scheme::Ws {
+        return Err(ClientError::UnsupportedScheme(parsed.to_string()));
+    }
+    let max_wire = devtail_proto::max_wire_len(DEFAULT_MAX_FRAME_LEN);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_wire))
+        .max_frame_size(Some(max_wire));
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(parsed.to_string(), Some(config), true)
+            .await
+            .map_err(|e| ClientError::Connect {
+                url: parsed.to_string(),
+                reason: e.to_string(),
+            })?;
+    let (mut sink, mut stream) = ws.split();
+    let tap = options.tap.as_ref();
+
+    let mut compression = devtail_proto::compression_support();
+    if options.no_compression {
+        compression.modes.clear();
+    }
+    let hello = Envelope {
+        body: Some(Body::Hello(v1::Hello {
+            min_version: PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+            client_name: options.client_name.clone().unwrap_or_else(|| {
+                concat!("devtail-client/", env!("CARGO_PKG_VERSION")).to_owned()
+            }),
+            auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
+                token: token.to_owned(),
+            })),
+            resume,
+            capabilities: vec![
+                v1::Capability::Terminal as i32,
+                v1::Capability::Sessions as i32,
+            ],
+            compression: Some(compression),
+            heartbeat_interval_ms: 0,
+        })),
+        ..Default::default()
+    };
+    // Hello goes out plain.
+    let mut encoder = Encoder::new(EncoderConfig::default());
+    let mut buf = BytesMut::new();
+    let len = encoder
+        .encode_message(&hello, &mut buf)
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if let Some(tap) = tap {
+        tap(TapDirection::Sent, len, buf[0], &hello);
+    }
+    let closed =
+        |e: tokio_tungstenite::tungstenite::Error| ClientError::Closed(Some(e.to_string()));
+    sink.send(Message::Binary(buf.split().freeze()))
+        .await
+        .map_err(closed)?;
+
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let welcome = loop {
+        let frame = match stream.next().await {
+            Some(Ok(Message::Binary(frame))) => frame,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(closed(e)),
+            None => return Err(ClientError::Closed(None)),
+        };
+        let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
+        let envelope = decoder.decode_message(frame)?;
+        if let Some(tap) = tap {
+            tap(TapDirection::Received, wire, flags, &envelope);
+        }
+        match envelope.body {
+            Some(Body::Welcome(welcome)) => break welcome,
+            Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
+            Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected welcome, got {}",
+                    other.map_or("an empty frame", |b| b.kind())
+                )));
+            }
+        }
+    };
+
+    let (policy, params) = devtail_proto::negotiate(welcome.compression.as_ref());
+    let encoder = Encoder::new(EncoderConfig {
+        compression: policy,
+        zstd: params,
+        max_frame_len: match welcome.max_frame_len {
+            0 => DEFAULT_MAX_FRAME_LEN,
+            n => n as usize,
+        },
+    });
+    Ok((
+        Connection {
+            sink,
+            stream,
+            encoder,
+            decoder,
+        },
+        welcome,
+    ))
+}
+
+impl Driver {
+    /// Opens a new session. Returns the driver (to [`Driver::run`]), its first connection and
+    /// the Welcome.
+    pub(crate) async fn connect(
+        url: &str,
+        token: &str,
+        options: ConnectOptions,
+        shared: Arc<Shared>,
+        status: watch::Sender<Status>,
+    ) -> Result<(Self, v1::Welcome, Connection), ClientError> {
+        let (connection, welcome) = handshake(url, token, &options, None).await?;
+        let mut rel = Reliability::new(reliability::Config::new(Role::Client), Instant::now());
+        rel.set_timers(
+            millis(welcome.heartbeat_interval_ms),
+            millis(welcome.idle_timeout_ms),
+        );
+        let driver = Self {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            options,
+            session_id: welcome.session_id.clone(),
+            resume_token: welcome.resume_token.clone(),
+            rel: Arc::new(Mutex::new(rel)),
+            shared,
+            status,
+            wake: Arc::new(Notify::new()),
+            jitter: u64::from(std::process::id()) | 1,
+        };
+        Ok((driver, welcome, connection))
+    }
+
+    /// Serves the session until it ends: connections, and resumes between them when the
+    /// options ask for it.
+    pub(crate) async fn run(mut self, first: Connection, mut out: mpsc::Receiver<Outbound>) {
+        let mut connection = first;
+        let reason = loop {
+            let ended = self.serve(connection, &mut out).await;
+            let reason = match ended {
+                Ended::ByUs => "the client closed the session".to_owned(),
+                Ended::Final(reason) => reason,
+                Ended::Lost(reason) if self.options.reconnect => {
+                    match self.reconnect(reason, &mut out).await {
+                        Ok(next) => {
+                            connection = next;
+                            continue;
+                        }
+                        Err(reason) => reason,
+                    }
+                }
+                Ended::Lost(reason) => reason,
+            };
+            break reason;
+        };
+        self.finish(reason);
+    }
+
+    /// Ends the session for its users: every channel's events end, pending requests fail.
+    fn finish(&self, reason: String) {
+        let mut routes = self.shared.routes();
+        routes.closed = Some(reason.clone());
+        routes.channels.clear();
+        routes.requests.clear();
+        drop(routes);
+        self.status.send_replace(Status::Closed(reason));
+    }
+
+    /// Runs one connection: a reader task, and writing here.
+    async fn serve(&mut self, connection: Connection, out: &mut mpsc::Receiver<Outbound>) -> Ended {
+        let Connection {
+            mut sink,
+            stream,
+            mut encoder,
+            decoder,
+        } = connection;
+        let stop = Arc::new(Notify::new());
+        let mut reader = tokio::spawn(read_loop(
+            stream,
+            decoder,
+            Arc::clone(&self.rel),
+            Arc::clone(&self.shared),
+            Arc::clone(&self.wake),
+            Arc::clone(&stop),
+            self.options.tap.clone(),
+        ));
+        let tap = self.options.tap.clone();
+        let mut buf = BytesMut::new();
+        let mut encode = |envelope: &Envelope| {
+            let len = match encoder.encode_message(envelope, &mut buf) {
+                Ok(len) => len,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping a frame that cannot be encoded");
+                    return None;
+                }
+            };
+            if let Some(tap) = &tap {
+                tap(TapDirection::Sent, len, buf[0], envelope);
+            }
+            Some(Message::Binary(buf.split().freeze()))
+        };
+
+        let ended = 'conn: loop {
+            // What the reliability core says is due: retransmissions, pongs, pings, acks.
+            let now = Instant::now();
+            let (due, dead, timeout) = {
+                let mut rel = lock(&self.rel);
+                let mut due = Vec::new();
+                while let Some(envelope) = rel.poll_transmit(now) {
+                    due.push(envelope);
+                }
+                let dead = std::iter::from_fn(|| rel.poll_event()).any(|e| e == Event::PathDead);
+                (due, dead, rel.poll_timeout())
+            };
+            for envelope in &due {
+                if let Some(message) = encode(envelope)
+                    && let Err(e) = sink.feed(message).await
+                {
+                    break 'conn Ended::Lost(e.to_string());
+                }
+            }
+            if dead {
+                break Ended::Lost("no answer from the gateway (idle timeout)".to_owned());
+            }
+            if let Err(e) = sink.flush().await {
+                break Ended::Lost(e.to_string());
+            }
+            let capacity = lock(&self.rel).send_capacity() > 0;
+            tokio::select! {
+                next = out.recv(), if capacity => {
+                    let Some(first) = next else {
+                        // Every handle is gone: say goodbye.
+                        let close = self.stamp(close_body("client done"), 0);
+                        if let Some(message) = encode(&close) {
+                            let _ = sink.send(message).await;
+                        }
+                        break Ended::ByUs;
+                    };
+                    // Take a burst at once, while the budget allows.
+                    let mut next = Some(first);
+                    while let Some(item) = next.take() {
+                        let closing = matches!(item.body, Body::Close(_));
+                        let envelope = self.stamp(item.body, item.channel);
+                        if let Some(message) = encode(&envelope)
+                            && let Err(e) = sink.feed(message).await
+                        {
+                            break 'conn Ended::Lost(e.to_string());
+                        }
+                        if closing {
+                            let _ = sink.close().await;
+                            break 'conn Ended::ByUs;
+                        }
+                        if lock(&self.rel).send_capacity() > 0 {
+                            next = out.try_recv().ok();
+                        }
+                    }
+                }
+                () = sleep_until(timeout) => lock(&self.rel).handle_timeout(Instant::now()),
+                () = self.wake.notified() => {}
+                end = &mut reader => {
+                    break match end {
+                        Ok(ended) => ended,
+                        Err(e) => Ended::Lost(format!("reader failed: {e}")),
+                    };
+                }
+            }
+        };
+        // The reader may hold a frame it already counted as received: let it deliver that
+        // one (never abort it mid-delivery), while still taking what users send.
+        stop.notify_one();
+        if !reader.is_finished() {
+            self.join_reader(&mut reader, out).await;
+        }
+        let _ = sink.close().await;
+        lock(&self.rel).connection_lost();
+        ended
+    }
+
+    /// Waits for a stopped reader, buffering what users send meanwhile.
+    async fn join_reader(
+        &self,
+        reader: &mut JoinHandle<Ended>,
+        out: &mut mpsc::Receiver<Outbound>,
+    ) {
+        loop {
+            let capacity = lock(&self.rel).send_capacity() > 0;
+            tokio::select! {
+                _ = &mut *reader => return,
+                Some(item) = out.recv(), if capacity => {
+                    self.stamp(item.body, item.channel);
+                }
+            }
+        }
+    }
+
+    /// Numbers a frame (kept for retransmission when reliable).
+    fn stamp(&self, body: Body, channel: u32) -> Envelope {
+        lock(&self.rel).send(Instant::now(), channel, body)
+    }
+
+    /// Resumes the session on a new connection, with backoff between attempts. While it
+    /// tries, what users send goes into the replay buffer. `Err` when the session is lost.
+    async fn reconnect(
+        &mut self,
+        mut reason: String,
+        out: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<Connection, String> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.status.send_replace(Status::Reconnecting {
+                attempt,
+                reason: reason.clone(),
+            });
+            let delay = self.backoff(attempt);
+            let attempt_result = {
+                let try_once = async {
+                    tokio::time::sleep(delay).await;
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, self.resume_handshake())
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ClientError::Closed(Some("handshake timed out".into())))
+                        })
+                };
+                tokio::pin!(try_once);
+                loop {
+                    let capacity = lock(&self.rel).send_capacity() > 0;
+                    tokio::select! {
+                        result = &mut try_once => break result,
+                        item = out.recv(), if capacity => match item {
+                            Some(item) if matches!(item.body, Body::Close(_)) => {
+                                return Err("the client closed the session".to_owned());
+                            }
+                            Some(item) => {
+                                lock(&self.rel).send(Instant::now(), item.channel, item.body);
+                            }
+                            None => return Err("the client closed the session".to_owned()),
+                        },
+                    }
+                }
+            };
+            match attempt_result {
+                Ok((connection, resume_token)) => {
+                    self.resume_token = resume_token;
+                    self.status.send_replace(Status::Connected);
+                    return Ok(connection);
+                }
+                // Refused (session expired, token revoked, gateway restarted): retrying the
+                // resume cannot help.
+                Err(e @ ClientError::Refused { .. }) => return Err(format!("session lost: {e}")),
+                Err(e) => reason = e.to_string(),
+            }
+        }
+    }
+
+    /// One resume attempt: Hello with the session's proof and what we hold, then apply the
+    /// gateway's answer.
+    async fn resume_handshake(&self) -> Result<(Connection, Bytes), ClientError> {
+        let last_seq_received = lock(&self.rel).last_received();
+        let request = v1::ResumeRequest {
+            session_id: self.session_id.clone(),
+            resume_token: self.resume_token.clone(),
+            last_seq_received,
+        };
+        let (connection, welcome) =
+            handshake(&self.url, &self.token, &self.options, Some(request)).await?;
+        if !welcome.resumed {
+            return Err(ClientError::Protocol(
+                "the gateway started a new session instead of resuming".to_owned(),
+            ));
+        }
+        let mut rel = lock(&self.rel);
+        rel.resume(Instant::now(), welcome.last_seq_received)
+            .map_err(|e| ClientError::Protocol(format!("bad resume answer: {e}")))?;
+        if welcome.resume_seq > 0 {
+            rel.skip_to(welcome.resume_seq)
+                .map_err(|e| ClientError::Protocol(format!("bad resume answer: {e}")))?;
+        }
+        rel.set_timers(
+            millis(welcome.heartbeat_interval_ms),
+            millis(welcome.idle_timeout_ms),
+        );
+        drop(rel);
+        Ok((connection, welcome.resume_token))
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)).
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let ceiling = BACKOFF_BASE
+            .saturating_mul(1 << attempt.min(16))
+            .min(BACKOFF_CAP);
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let micros = ceiling.as_micros().max(1) as u64;
+        Duration::from_micros(self.jitter % micros)
+    }
+}
+
+fn close_body(message: &str) -> Body {
+    Body::Close(v1::Close {
+        reason: v1::CloseReason::Normal as i32,
+        message: message.to_owned(),
+        reconnect_after_ms: 0,
+    })
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
+/// when told to stop — but only between frames, never while delivering one.
+async fn read_loop(
+    mut stream: SplitStream<Ws>,
+    mut decoder: Decoder,
+    rel: Arc<Mutex<Reliability>>,
+    shared: Arc<Shared>,
+    wake: Arc<Notify>,
+    stop: Arc<Notify>,
+    tap: Option<crate::FrameTap>,
+) -> Ended {
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            () = stop.notified() => return Ended::Lost("connection replaced".to_owned()),
+        };
+        let frame = match frame {
+            Some(Ok(Message::Binary(frame))) => frame,
+            Some(Ok(Message::Text(_))) => {
+                return Ended::Final("the gateway sent a text message".to_owned());
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Ended::Lost(e.to_string()),
+            None => return Ended::Lost("the gateway closed the connection".to_owned()),
+        };
+        let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
+        let envelope = match decoder.decode_message(frame) {
+            Ok(envelope) => envelope,
+            Err(e) => return Ended::Final(format!("bad frame from the gateway: {e}")),
+        };
+        if let Some(tap) = &tap {
+            tap(TapDirection::Received, wire, flags, &envelope);
+        }
+        let delivery = lock(&rel).receive(Instant::now(), &envelope);
+        wake.notify_one();
+        match delivery {
+            Ok(Delivery::Deliver) => {}
+            Ok(Delivery::Duplicate) => continue,
+            Err(e) => return Ended::Final(format!("protocol violation by the gateway: {e}")),
+        }
+        let Some(body) = envelope.body else { continue };
+        match body {
+            Body::Close(close) => {
+                let reason = v1::CloseReason::try_from(close.reason).unwrap_or_default();
+                let message = if close.message.is_empty() {
+                    reason.as_str_name().to_owned()
+                } else {
+                    close.message
+                };
+                return match reason {
+                    // The gateway went away or gave up on this connection: the session
+                    // lingers; try again.
+                    v1::CloseReason::Shutdown | v1::CloseReason::IdleTimeout => {
+                        Ended::Lost(message)
+                    }
+                    _ => Ended::Final(message),
+                };
+            }
+            Body::Ping(_) | Body::Pong(_) | Body::AckOnly(_) => {}
+            body => route(&shared, envelope.channel, body).await,
+        }
+    }
+}

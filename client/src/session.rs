@@ -493,10 +493,14 @@ impl Driver {
         Ok((connection, welcome.resume_token))
     }
 
-    /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)).
+    /// The first attempt goes at once (a network change is usually over by then); later ones
+    /// back off exponentially with full jitter: uniform in [0, min(cap, base·2^(attempt-1))).
     fn backoff(&mut self, attempt: u32) -> Duration {
+        if attempt <= 1 {
+            return Duration::ZERO;
+        }
         let ceiling = BACKOFF_BASE
-            .saturating_mul(1 << attempt.min(16))
+            .saturating_mul(1 << (attempt - 1).min(16))
             .min(BACKOFF_CAP);
         self.jitter ^= self.jitter << 13;
         self.jitter ^= self.jitter >> 7;

@@ -18,6 +18,7 @@ struct Shared {
     cuts: watch::Sender<u64>,
     black_hole: AtomicBool,
     accepted: AtomicUsize,
+    refusing: AtomicBool,
 }
 
 /// The proxy; dropping it stops accepting (connections through it end with their peers).
@@ -41,11 +42,17 @@ impl ChaosProxy {
             cuts,
             black_hole: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
+            refusing: AtomicBool::new(false),
         });
         let accept = tokio::spawn({
             let shared = Arc::clone(&shared);
             async move {
                 while let Ok((client, _)) = listener.accept().await {
+                    if shared.refusing.load(Ordering::Relaxed) {
+                        // Closed at once, like a network that is down.
+                        drop(client);
+                        continue;
+                    }
                     shared.accepted.fetch_add(1, Ordering::Relaxed);
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         continue;
@@ -83,6 +90,12 @@ impl ChaosProxy {
     /// path would be dead: clients must detect it and reconnect.
     pub fn set_black_hole(&self, on: bool) {
         self.shared.black_hole.store(on, Ordering::Relaxed);
+    }
+
+    /// While `true`, new connections are closed as soon as they are accepted (the network is
+    /// down); connections already open are left alone (cut them with [`ChaosProxy::cut_all`]).
+    pub fn set_refusing(&self, on: bool) {
+        self.shared.refusing.store(on, Ordering::Relaxed);
     }
 
     /// Cuts every connection at random intervals between `min` and `max` (seeded, so a run

@@ -220,6 +220,25 @@ impl TestGateway {
         }
     }
 
+    /// Issues a token for another device (`devtail-gateway token add NAME`) and returns it.
+    pub fn add_device(&self, name: &str) -> String {
+        let out = Command::new(bin("devtail-gateway"))
+            .arg("--state-dir")
+            .arg(self.state_dir.path())
+            .args(["token", "add", name])
+            .output()
+            .expect("run devtail-gateway token add");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("a token")
+            .trim()
+            .to_owned()
+    }
+
     /// Sends SIGTERM and waits for the process to exit (at most `timeout`).
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid() as i32) {
@@ -309,6 +328,16 @@ pub mod raw {
 
     /// A Hello frame offering protocol versions `min..=max`, authenticated with `token`.
     pub fn hello(token: &str, min: u32, max: u32) -> Bytes {
+        encode_hello(token, min, max, None)
+    }
+
+    /// A Hello frame for this protocol version that asks to resume a session.
+    pub fn hello_resume(token: &str, resume: v1::ResumeRequest) -> Bytes {
+        let version = devtail_client::proto::PROTOCOL_VERSION;
+        encode_hello(token, version, version, Some(resume))
+    }
+
+    fn encode_hello(token: &str, min: u32, max: u32, resume: Option<v1::ResumeRequest>) -> Bytes {
         let hello = Envelope {
             body: Some(Body::Hello(v1::Hello {
                 min_version: min,
@@ -316,6 +345,7 @@ pub mod raw {
                 auth: Some(v1::hello::Auth::Token(v1::DeviceToken {
                     token: token.to_owned(),
                 })),
+                resume,
                 ..Default::default()
             })),
             ..Default::default()

@@ -12,9 +12,12 @@
 //!
 //! Every queue is bounded: client frames wait for the session (which waits for a full terminal
 //! input queue), and the session stops taking terminal output while the connection's writer is
-//! more than [`link::HIGH_WATER`] behind or the replay budget is spent. A disconnected
-//! session's terminal subscriptions are *parked*: they stop holding the program back, and output
-//! the terminal's log drops meanwhile is replaced by a `TermSnapshot` on resume.
+//! more than [`link::HIGH_WATER`] behind or the replay budget is spent (the terminals then stop
+//! being read: backpressure). A disconnected session keeps taking output into its replay
+//! buffer for the resume; once the budget is spent its terminal subscriptions are *parked*:
+//! they stop holding the programs back, and output the terminals' logs drop meanwhile is
+//! replaced by a `TermSnapshot` on resume. So a session away costs at most its replay budget,
+//! and never stops a program for long.
 
 mod channels;
 mod handshake;

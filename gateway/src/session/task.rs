@@ -86,6 +86,8 @@ struct Session {
     transmit_blocked: bool,
     pending_input: Option<PendingInput>,
     linger_until: Option<Instant>,
+    /// Disconnected with the replay budget spent: the channels' subscriptions are parked.
+    parked: bool,
 }
 
 /// Starts a new session on its first connection (Welcome is queued at once).
@@ -115,6 +117,7 @@ pub(super) fn start(
         transmit_blocked: false,
         pending_input: None,
         linger_until: None,
+        parked: false,
     };
     let welcome = session.welcome(false, 0, max_frame_len);
     link.push(welcome);
@@ -149,6 +152,12 @@ impl Session {
                 .into_iter()
                 .flatten()
                 .min();
+            if self.link.is_none() && !self.parked && !self.has_output_room() {
+                // Away, and the budget is spent: stop holding the terminals back; what they
+                // print from here on and their logs drop is replaced by snapshots on resume.
+                self.channels.park(true);
+                self.parked = true;
+            }
             let reading = self.pending_input.is_none() && self.channels.replies() < MAX_REPLIES;
             let take_output = self.can_take_output();
             let backlog = self.link.as_ref().map(Link::backlog);
@@ -234,10 +243,19 @@ impl Session {
         self.transmit_blocked = false;
     }
 
+    fn has_output_room(&self) -> bool {
+        self.rel.send_capacity() >= OUTPUT_RESERVE
+    }
+
+    /// Terminal output is taken while the writer keeps up and the replay budget has room —
+    /// also while disconnected (it waits in the replay buffer for the resume), until the
+    /// budget is spent.
     fn can_take_output(&self) -> bool {
-        self.link.as_ref().is_some_and(|link| !link.backlogged())
-            && !self.transmit_blocked
-            && self.rel.send_capacity() >= OUTPUT_RESERVE
+        let flowing = match &self.link {
+            Some(link) => !link.backlogged() && !self.transmit_blocked,
+            None => !self.parked,
+        };
+        flowing && self.has_output_room()
     }
 
     /// One thing from the connection's reader.
@@ -291,7 +309,6 @@ impl Session {
             self.send(now, out);
         }
         self.rel.connection_lost();
-        self.channels.park(true);
         self.pending_input = None;
         self.linger_until = Some(now + self.gateway.config().session_linger);
     }
@@ -366,7 +383,9 @@ impl Session {
         );
         self.link = Some(link);
         self.linger_until = None;
-        self.channels.park(false);
+        if std::mem::take(&mut self.parked) {
+            self.channels.park(false);
+        }
         if let Resume::Gap { lost_channels, .. } = outcome {
             self.channels.repair(&lost_channels);
         }

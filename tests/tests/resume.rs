@@ -1,0 +1,433 @@
+//! Sessions that survive their connections (PROTOCOL.md §6), on the real gateway and client
+//! through the chaos proxy: output and input cross dozens of cuts exactly once, a session away
+//! past its replay budget gets a flagged snapshot, a second device joins a live terminal, and
+//! resume claims that do not prove the session are refused.
+
+use std::time::Duration;
+
+use devtail_client::proto::v1::{self, envelope::Body};
+use devtail_client::{Client, ConnectOptions, Status, Terminal, TerminalEvent};
+use devtail_tests::chaos::ChaosProxy;
+use devtail_tests::{TestGateway, raw, read_until};
+use futures_util::{SinkExt as _, StreamExt as _};
+use sha2::{Digest as _, Sha256};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn resuming() -> ConnectOptions {
+    ConnectOptions {
+        reconnect: true,
+        ..Default::default()
+    }
+}
+
+fn sh(script: &str) -> v1::TermOpen {
+    v1::TermOpen {
+        command: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        ..Default::default()
+    }
+}
+
+/// Reconnections the client went through, counted from its status changes.
+fn count_resumes(client: &Client) -> tokio::task::JoinHandle<usize> {
+    let mut status = client.status();
+    tokio::spawn(async move {
+        let mut resumes = 0;
+        let mut away = false;
+        while status.changed().await.is_ok() {
+            match &*status.borrow_and_update() {
+                Status::Reconnecting { .. } => away = true,
+                Status::Connected if away => {
+                    away = false;
+                    resumes += 1;
+                }
+                Status::Connected => {}
+                Status::Closed(_) => break,
+            }
+        }
+        resumes
+    })
+}
+
+#[tokio::test]
+async fn twenty_megabytes_cross_fifty_cuts_byte_exact() {
+    let gateway = TestGateway::start();
+    let mut data = Vec::with_capacity(20 << 20);
+    let mut counter = 0u64;
+    while data.len() < 20 << 20 {
+        data.extend_from_slice(&Sha256::digest(counter.to_le_bytes()));
+        counter += 1;
+    }
+    std::fs::write(gateway.workspace.path().join("big.bin"), &data).unwrap();
+    let expected = Sha256::digest(&data);
+
+    let mut proxy = ChaosProxy::start(gateway.addr).await;
+    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+        .await
+        .unwrap();
+    let resumes = count_resumes(&client);
+    // The program waits for a go, so that cuts are already running when the output starts.
+    let mut terminal = client
+        .open_terminal(sh(
+            "stty raw -echo; echo READY; read _; cat big.bin; sleep 600",
+        ))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "READY\n", WAIT).await;
+    proxy.cut_randomly(Duration::from_millis(10), Duration::from_millis(30), 4);
+    terminal.write(&b"\n"[..]).await.unwrap();
+
+    let mut hasher = Sha256::new();
+    let mut total = 0usize;
+    while total < data.len() {
+        match tokio::time::timeout(Duration::from_secs(60), terminal.next_event()).await {
+            Ok(Some(TerminalEvent::Output(bytes))) => {
+                total += bytes.len();
+                hasher.update(&bytes);
+            }
+            Ok(Some(other)) => panic!("unexpected {other:?} after {total} bytes"),
+            Ok(None) => panic!(
+                "the session ended after {total} bytes: {:?}",
+                client.status().borrow().clone()
+            ),
+            Err(_) => panic!("stalled after {total} bytes"),
+        }
+    }
+    drop(proxy);
+    assert_eq!(total, data.len(), "no byte lost or repeated");
+    assert_eq!(hasher.finalize(), expected, "byte-exact");
+    drop(terminal);
+    drop(client);
+    let resumes = resumes.await.unwrap();
+    eprintln!("20 MiB over {resumes} resumes");
+    assert!(
+        resumes >= 50,
+        "only {resumes} resumes: the cuts did not happen"
+    );
+}
+
+#[tokio::test]
+async fn input_typed_through_cuts_arrives_exactly_once_in_order() {
+    let gateway = TestGateway::start();
+    let mut proxy = ChaosProxy::start(gateway.addr).await;
+    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+        .await
+        .unwrap();
+    let resumes = count_resumes(&client);
+    let mut terminal = client
+        .open_terminal(sh("stty raw -echo; echo READY; exec cat > typed.txt"))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "READY", WAIT).await;
+    proxy.cut_randomly(Duration::from_millis(30), Duration::from_millis(90), 9);
+
+    // Keystrokes, one write each, a few hundred a second, while connections keep dropping.
+    let mut expected = String::new();
+    for i in 0..3000 {
+        let key = format!("{i},");
+        expected.push_str(&key);
+        terminal.write(key.into_bytes()).await.unwrap();
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    terminal.write(&b"END"[..]).await.unwrap();
+    expected.push_str("END");
+
+    let path = gateway.workspace.path().join("typed.txt");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let typed = loop {
+        let typed = std::fs::read_to_string(&path).unwrap_or_default();
+        if typed.ends_with("END") || tokio::time::Instant::now() > deadline {
+            break typed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    drop(proxy);
+    assert_eq!(typed.len(), expected.len(), "no keystroke lost or doubled");
+    assert!(typed == expected, "keystrokes out of order");
+    drop(terminal);
+    drop(client);
+    let resumes = resumes.await.unwrap();
+    eprintln!("3000 keystrokes over {resumes} resumes");
+    assert!(
+        resumes >= 10,
+        "only {resumes} resumes: the cuts did not happen"
+    );
+}
+
+/// Waits for the next event that is not output, collecting the output before it.
+async fn next_non_output(terminal: &mut Terminal) -> (usize, TerminalEvent) {
+    let mut output = 0;
+    loop {
+        match tokio::time::timeout(WAIT, terminal.next_event()).await {
+            Ok(Some(TerminalEvent::Output(data))) => output += data.len(),
+            Ok(Some(event)) => return (output, event),
+            Ok(None) => panic!("the terminal's events ended"),
+            Err(_) => panic!("nothing but {output} bytes of output"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_away_past_its_budget_resumes_with_a_flagged_snapshot() {
+    // A 1 MiB replay budget; the terminal prints ≈ 2.4 MB while the client is away.
+    let gateway = TestGateway::start_with(&["--replay-budget", "1048576"]);
+    let proxy = ChaosProxy::start(gateway.addr).await;
+    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+        .await
+        .unwrap();
+    let mut status = client.status();
+    let mut terminal = client
+        .open_terminal(sh("echo START; while [ ! -e go ]; do sleep 0.02; done; \
+             seq 1 400000; echo FLOOD-END; touch flooded; exec cat"))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "START", WAIT).await;
+
+    // The network goes down; the client keeps trying.
+    proxy.set_refusing(true);
+    proxy.cut_all();
+    tokio::time::timeout(
+        WAIT,
+        status.wait_for(|s| matches!(s, Status::Reconnecting { .. })),
+    )
+    .await
+    .expect("the client notices the cut")
+    .unwrap();
+    // Meanwhile the program floods: the gateway holds 1 MiB for the resume, then lets the
+    // program run on without holding it back.
+    std::fs::write(gateway.workspace.path().join("go"), "").unwrap();
+    let flooded = gateway.workspace.path().join("flooded");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !flooded.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the program was held back while the session was away"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The network comes back: the session resumes, the held output arrives, then the
+    // snapshot stands in for what did not fit, flagged with how much it skipped.
+    proxy.set_refusing(false);
+    let (replayed, event) = next_non_output(&mut terminal).await;
+    let TerminalEvent::Snapshot {
+        skipped_bytes,
+        screen,
+        output_offset,
+        ..
+    } = event
+    else {
+        panic!("expected a snapshot, got {event:?}");
+    };
+    let seq_bytes: u64 = (1..=400_000u64)
+        .map(|n| n.to_string().len() as u64 + 2)
+        .sum();
+    eprintln!(
+        "replayed {replayed} B, then a snapshot skipping {skipped_bytes} B at {output_offset}"
+    );
+    assert!(
+        replayed > 512 << 10,
+        "the budget's worth was replayed first ({replayed} B)"
+    );
+    assert!(
+        skipped_bytes > 0 && skipped_bytes < seq_bytes,
+        "{skipped_bytes}"
+    );
+    assert!(
+        6 + replayed as u64 + skipped_bytes <= output_offset + 2,
+        "replayed + skipped account for the output before the snapshot"
+    );
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(
+        screen.contains("FLOOD-END"),
+        "the screen as it is now: {screen:?}"
+    );
+    assert!(screen.contains("400000"), "{screen:?}");
+    // Live output continues after it.
+    terminal.write(&b"after-the-gap\n"[..]).await.unwrap();
+    read_until(&mut terminal, "after-the-gap", WAIT).await;
+}
+
+#[tokio::test]
+async fn a_second_device_attaches_mid_stream_with_history_and_both_type() {
+    let gateway = TestGateway::start();
+    let phone_token = gateway.add_device("phone");
+    let laptop = gateway.client().await;
+    let mut on_laptop = laptop
+        .open_terminal(sh(
+            "i=1; while [ $i -le 300 ]; do echo line-$i; i=$((i+1)); sleep 0.005; done; \
+             echo STREAM-END; exec cat",
+        ))
+        .await
+        .unwrap();
+    read_until(&mut on_laptop, "line-40\r\n", WAIT).await;
+
+    // The phone joins while the lines still stream: all of it from the first byte, then live.
+    let phone = Client::connect(&gateway.url(), &phone_token, ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        phone.welcome().identity.as_ref().unwrap().device_name,
+        "phone"
+    );
+    let mut on_phone = phone.attach(on_laptop.id(), false, 0).await.unwrap();
+    assert_eq!(on_phone.opened().output_offset, 0);
+    let seen = read_until(&mut on_phone, "STREAM-END", WAIT).await;
+    let expected: String = (1..=300).map(|i| format!("line-{i}\r\n")).collect();
+    assert!(
+        seen.starts_with(&expected),
+        "history then live, in order: {seen:?}"
+    );
+    read_until(&mut on_laptop, "STREAM-END", WAIT).await;
+
+    // Both type; both see both.
+    on_phone.write(&b"from-phone\n"[..]).await.unwrap();
+    read_until(&mut on_laptop, "from-phone", WAIT).await;
+    on_laptop.write(&b"from-laptop\n"[..]).await.unwrap();
+    read_until(&mut on_phone, "from-laptop", WAIT).await;
+
+    // The size follows the device that resized last.
+    on_laptop.resize(20, 70).await.unwrap();
+    on_phone.resize(33, 101).await.unwrap();
+    let list = tokio::time::timeout(WAIT, async {
+        loop {
+            let list = laptop.sessions().await.unwrap();
+            let size = list.terminals[0].size.unwrap();
+            if (size.rows, size.cols) == (33, 101) {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the last resize wins");
+    assert_eq!(list.terminals[0].attached_clients, 2);
+
+    // A read-only watcher sees the output but cannot type.
+    let mut watcher = phone.attach(on_laptop.id(), true, u64::MAX).await.unwrap();
+    assert!(watcher.opened().read_only);
+    watcher.write(&b"sneaky\n"[..]).await.unwrap();
+    match tokio::time::timeout(WAIT, watcher.next_event()).await {
+        Ok(Some(TerminalEvent::Error { message, .. })) => assert!(message.contains("read-only")),
+        other => panic!("expected a read-only error, got {other:?}"),
+    }
+}
+
+/// Starts a session over a raw WebSocket and returns its Welcome.
+async fn raw_session(url: &str, token: &str) -> v1::Welcome {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::Binary(raw::hello(token, 1, 1)))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Binary(frame))) = ws.next().await else {
+        panic!("no welcome");
+    };
+    match raw::decode(frame).body {
+        Some(Body::Welcome(welcome)) => welcome,
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    // Dropping the socket drops the connection; the session lingers.
+}
+
+/// Tries to resume over a raw WebSocket: Ok(Welcome) or Err((code, message)).
+async fn raw_resume(
+    url: &str,
+    token: &str,
+    request: v1::ResumeRequest,
+) -> Result<v1::Welcome, (v1::ErrorCode, String)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::Binary(raw::hello_resume(token, request)))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Binary(frame))) = ws.next().await else {
+        panic!("no answer");
+    };
+    match raw::decode(frame).body {
+        Some(Body::Welcome(welcome)) => Ok(welcome),
+        Some(Body::Error(error)) => {
+            let code = v1::ErrorCode::try_from(error.code).unwrap();
+            // A Close follows, then the connection ends.
+            let Some(Ok(Message::Binary(frame))) = ws.next().await else {
+                panic!("no close after the error");
+            };
+            assert!(matches!(raw::decode(frame).body, Some(Body::Close(_))));
+            Err((code, error.message))
+        }
+        other => panic!("expected welcome or error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn resume_claims_that_do_not_prove_the_session_are_refused() {
+    let gateway = TestGateway::start_with(&["--session-linger", "2"]);
+    let url = gateway.url();
+    let welcome = raw_session(&url, &gateway.token).await;
+    assert_eq!(welcome.session_id.len(), 16);
+    assert_eq!(welcome.resume_token.len(), 32);
+    let request = |token: &[u8]| v1::ResumeRequest {
+        session_id: welcome.session_id.clone(),
+        resume_token: token.to_vec().into(),
+        last_seq_received: 0,
+    };
+    let rejected = |result: Result<v1::Welcome, (v1::ErrorCode, String)>, needle: &str| {
+        let (code, message) = result.expect_err("refused");
+        assert_eq!(code, v1::ErrorCode::ResumeRejected, "{message}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    };
+
+    // A wrong token, an unknown session, another device's credentials, a claim beyond what
+    // was sent: each refused, and none of them disturbs the session.
+    rejected(
+        raw_resume(&url, &gateway.token, request(&[7; 32])).await,
+        "wrong resume token",
+    );
+    let unknown = v1::ResumeRequest {
+        session_id: vec![9; 16].into(),
+        ..request(&welcome.resume_token)
+    };
+    rejected(
+        raw_resume(&url, &gateway.token, unknown).await,
+        "unknown or expired",
+    );
+    let other = gateway.add_device("tablet");
+    rejected(
+        raw_resume(&url, &other, request(&welcome.resume_token)).await,
+        "another device",
+    );
+    let beyond = v1::ResumeRequest {
+        last_seq_received: 1_000,
+        ..request(&welcome.resume_token)
+    };
+    rejected(
+        raw_resume(&url, &gateway.token, beyond).await,
+        "cannot resume",
+    );
+
+    // The right proof resumes, and the token rotates: the new one works next time.
+    let resumed = raw_resume(&url, &gateway.token, request(&welcome.resume_token))
+        .await
+        .expect("the right token resumes");
+    assert!(resumed.resumed);
+    assert_eq!(resumed.session_id, welcome.session_id);
+    assert_ne!(resumed.resume_token, welcome.resume_token);
+    let again = raw_resume(&url, &gateway.token, request(&resumed.resume_token))
+        .await
+        .expect("the rotated token resumes");
+    // The client of `resumed` never spoke, so its token stays good, but the first one is
+    // now two Welcomes old.
+    rejected(
+        raw_resume(&url, &gateway.token, request(&welcome.resume_token)).await,
+        "wrong resume token",
+    );
+
+    // After the linger, the session is gone.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    rejected(
+        raw_resume(&url, &gateway.token, request(&again.resume_token)).await,
+        "unknown or expired",
+    );
+}

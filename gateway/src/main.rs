@@ -7,11 +7,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use devtail_gateway::auth::TokenStore;
-use devtail_gateway::proto::reliability::{
-    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_REPLAY_BUDGET,
-};
+use devtail_gateway::proto::reliability::DEFAULT_REPLAY_BUDGET;
 use devtail_gateway::{
-    Config, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
+    Config, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;

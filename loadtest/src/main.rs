@@ -5,10 +5,16 @@
 //! - `throughput`: output throughput — a program writes N bytes into its PTY as fast as it
 //!   can; MB/s from opening the terminal to its exit, every byte counted;
 //! - `idle-terminals`: the gateway's memory per idle terminal — opens N terminals that print a
-//!   prompt and wait, and reads the gateway's RSS (`/proc/PID/status`) before and after.
+//!   prompt and wait, and reads the gateway's RSS (`/proc/PID/status`) before and after;
+//! - `resume-latency`: cuts a session's connection through a chaos proxy and times, from the
+//!   new connection's accept, the resumed Welcome and the first replayed output byte;
+//! - `idle-bytes`: IP bytes per minute of idle connections (heartbeats and their acks), from
+//!   the kernel's counters of the gateway's sockets.
 //!
 //! Run against a release build of the gateway on loopback. The scale scenarios (thousands of
 //! idle connections, side-by-side peers) build on this.
+
+mod resume;
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +29,9 @@ use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
 Examples:
   devtail-loadtest echo --count 500
   devtail-loadtest throughput --bytes 200000000
-  devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)")]
+  devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
+  devtail-loadtest resume-latency --count 50
+  devtail-loadtest idle-bytes --connections 10 --minutes 3")]
 struct Cli {
     /// Gateway URL.
     #[arg(long, env = "DEVTAIL_URL", default_value = "ws://127.0.0.1:8722")]
@@ -67,9 +75,27 @@ enum Scenario {
         )]
         source: String,
     },
+    /// Time from a new connection to the resumed session's first replayed byte.
+    ResumeLatency {
+        /// Cuts to time.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// How long the network stays down at each cut, milliseconds.
+        #[arg(long, default_value_t = 100)]
+        outage_ms: u64,
+    },
+    /// IP bytes per minute of idle connections, both directions.
+    IdleBytes {
+        /// Idle connections (each with an idle terminal).
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        /// How long to measure, minutes (several heartbeat intervals).
+        #[arg(long, default_value_t = 3.0)]
+        minutes: f64,
+    },
 }
 
-fn raw_sh(script: &str) -> v1::TermOpen {
+pub(crate) fn raw_sh(script: &str) -> v1::TermOpen {
     v1::TermOpen {
         command: "/bin/sh".into(),
         args: vec!["-c".into(), format!("stty raw -echo; {script}")],
@@ -78,7 +104,7 @@ fn raw_sh(script: &str) -> v1::TermOpen {
 }
 
 /// Reads output until `byte` arrives.
-async fn await_byte(terminal: &mut Terminal, byte: u8) -> anyhow::Result<()> {
+pub(crate) async fn await_byte(terminal: &mut Terminal, byte: u8) -> anyhow::Result<()> {
     loop {
         match terminal.next_event().await {
             Some(TerminalEvent::Output(data)) if data.contains(&byte) => return Ok(()),
@@ -88,7 +114,7 @@ async fn await_byte(terminal: &mut Terminal, byte: u8) -> anyhow::Result<()> {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
@@ -190,16 +216,35 @@ async fn idle_terminals(client: &Client, count: usize, pid: u32) -> anyhow::Resu
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let client = Client::connect(&cli.url, &cli.token, ConnectOptions::default()).await?;
-    match cli.scenario {
+    let connect = || Client::connect(&cli.url, &cli.token, ConnectOptions::default());
+    let client = match cli.scenario {
         Scenario::Echo { count, interval_ms } => {
+            let client = connect().await?;
             echo(&client, count, Duration::from_millis(interval_ms)).await?;
+            client
         }
-        Scenario::Throughput { bytes, source } => throughput(&client, bytes, &source).await?,
+        Scenario::Throughput { bytes, ref source } => {
+            let client = connect().await?;
+            throughput(&client, bytes, source).await?;
+            client
+        }
         Scenario::IdleTerminals { count, gateway_pid } => {
+            let client = connect().await?;
             idle_terminals(&client, count, gateway_pid).await?;
+            client
         }
-    }
+        Scenario::ResumeLatency { count, outage_ms } => {
+            let outage = Duration::from_millis(outage_ms);
+            return resume::resume_latency(&cli.url, &cli.token, count, outage).await;
+        }
+        Scenario::IdleBytes {
+            connections,
+            minutes,
+        } => {
+            let duration = Duration::from_secs_f64(minutes * 60.0);
+            return resume::idle_bytes(&cli.url, &cli.token, connections, duration).await;
+        }
+    };
     client.close().await;
     Ok(())
 }

@@ -19,6 +19,8 @@ struct Shared {
     black_hole: AtomicBool,
     accepted: AtomicUsize,
     refusing: AtomicBool,
+    /// When the latest forwarded connection was accepted.
+    last_accepted_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The proxy; dropping it stops accepting (connections through it end with their peers).
@@ -43,6 +45,7 @@ impl ChaosProxy {
             black_hole: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
             refusing: AtomicBool::new(false),
+            last_accepted_at: std::sync::Mutex::new(None),
         });
         let accept = tokio::spawn({
             let shared = Arc::clone(&shared);
@@ -54,6 +57,10 @@ impl ChaosProxy {
                         continue;
                     }
                     shared.accepted.fetch_add(1, Ordering::Relaxed);
+                    *shared
+                        .last_accepted_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         continue;
                     };
@@ -78,6 +85,15 @@ impl ChaosProxy {
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// When the latest forwarded connection was accepted.
+    pub fn last_accepted_at(&self) -> Option<std::time::Instant> {
+        *self
+            .shared
+            .last_accepted_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Closes every connection open now (new ones are forwarded as usual).

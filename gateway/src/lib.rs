@@ -41,6 +41,10 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
 /// healthy connection while a half-open path is still found within 2.5 minutes of silence.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(150);
 
+/// Default for [`Config::replay_memory`]: 256 MiB, 32 sessions' full 8 MiB budgets. Sessions
+/// away from a busy terminal cost at most this together; idle ones hold nothing.
+pub const DEFAULT_REPLAY_MEMORY: usize = 256 << 20;
+
 /// Default cap on simultaneous connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
@@ -60,6 +64,9 @@ pub struct Config {
     /// Bytes of sent, unacknowledged frames each session keeps for retransmission
     /// ([`proto::reliability::DEFAULT_REPLAY_BUDGET`]).
     pub replay_budget: usize,
+    /// Bytes all sessions' replay buffers may hold together before disconnected sessions stop
+    /// keeping output for their resume (they get snapshots instead).
+    pub replay_memory: usize,
     /// Heartbeat interval clients are told to use (`Welcome.heartbeat_interval_ms`).
     pub heartbeat_interval: Duration,
     /// A connection that sends nothing for this long is closed (its session lingers).
@@ -76,6 +83,7 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             session_linger: DEFAULT_SESSION_LINGER,
             replay_budget: proto::reliability::DEFAULT_REPLAY_BUDGET,
+            replay_memory: DEFAULT_REPLAY_MEMORY,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }

@@ -10,7 +10,7 @@ use devtail_gateway::auth::TokenStore;
 use devtail_gateway::proto::reliability::DEFAULT_REPLAY_BUDGET;
 use devtail_gateway::{
     Config, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_REPLAY_MEMORY, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
@@ -59,6 +59,10 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_REPLAY_BUDGET,
           value_parser = clap::value_parser!(usize))]
     replay_budget: usize,
+    /// Bytes all sessions' replay buffers may hold together; past it, sessions that are away
+    /// stop keeping output for their resume and get a screen snapshot instead.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_REPLAY_MEMORY)]
+    replay_memory: usize,
     /// Seconds between client heartbeats on an idle connection (announced in Welcome).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEARTBEAT_INTERVAL.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -203,6 +207,7 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         max_connections: cli.max_connections,
         session_linger: Duration::from_secs(cli.session_linger),
         replay_budget: cli.replay_budget,
+        replay_memory: cli.replay_memory,
         heartbeat_interval: Duration::from_secs(cli.heartbeat),
         idle_timeout: Duration::from_secs(cli.idle_timeout),
         ..Config::new(local, cli.workspace, state_dir)

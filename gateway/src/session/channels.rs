@@ -23,8 +23,9 @@ use crate::terminal::{
 /// Channels one session may have open at once.
 const MAX_CHANNELS: usize = 256;
 
-/// Terminal output frames queued towards the session, across its channels.
-pub(super) const OUTPUT_QUEUE: usize = 32;
+/// Terminal output frames queued towards the session, across its channels: at most 8 × 64 KiB
+/// held outside the replay budget (the session drains the queue as fast as it is filled).
+pub(super) const OUTPUT_QUEUE: usize = 8;
 
 /// A frame from a forwarder: its channel's generation, and the frame.
 pub(super) type Output = (u64, Outbound);

@@ -1,6 +1,7 @@
 //! The gateway's sessions by id: where a new connection starts one or finds the one it resumes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -43,6 +44,8 @@ pub(super) type Attached = (String, SessionId, (CompressionPolicy, ZstdParams));
 #[derive(Debug, Default)]
 pub struct Sessions {
     inner: Mutex<HashMap<SessionId, mpsc::Sender<Command>>>,
+    /// Bytes held in all sessions' replay buffers.
+    replay_bytes: AtomicUsize,
 }
 
 impl Sessions {
@@ -62,6 +65,22 @@ impl Sessions {
 
     pub(super) fn remove(&self, id: SessionId) {
         self.map().remove(&id);
+    }
+
+    /// Bytes held in all sessions' replay buffers.
+    pub fn replay_bytes(&self) -> usize {
+        self.replay_bytes.load(Ordering::Relaxed)
+    }
+
+    /// A session's replay buffer went from `before` to `after` bytes.
+    pub(super) fn account(&self, before: usize, after: usize) {
+        if after > before {
+            self.replay_bytes
+                .fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.replay_bytes
+                .fetch_sub(before - after, Ordering::Relaxed);
+        }
     }
 
     /// Starts a new session for `hello` on `link`, or resumes the one it names. The session

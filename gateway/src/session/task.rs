@@ -88,6 +88,8 @@ struct Session {
     linger_until: Option<Instant>,
     /// Disconnected with the replay budget spent: the channels' subscriptions are parked.
     parked: bool,
+    /// Replay bytes last reported to the registry's gateway-wide count.
+    accounted: usize,
 }
 
 /// Starts a new session on its first connection (Welcome is queued at once).
@@ -118,6 +120,7 @@ pub(super) fn start(
         pending_input: None,
         linger_until: None,
         parked: false,
+        accounted: 0,
     };
     let welcome = session.welcome(false, 0, max_frame_len);
     link.push(welcome);
@@ -136,6 +139,7 @@ impl Session {
         let end = loop {
             let now = Instant::now();
             self.transmit(now);
+            self.account();
             while let Some(event) = self.rel.poll_event() {
                 if event == Event::PathDead
                     && let Some(link) = self.link.take()
@@ -206,6 +210,7 @@ impl Session {
                 SessionEnd::ClientClosed | SessionEnd::Expired => {}
             }
         }
+        self.gateway.sessions.account(self.accounted, 0);
         self.gateway.sessions.remove(self.id);
         info!(session = %self.id, device = %self.device, end = %end, "session ended");
         // Dropping the channels detaches from every terminal (they run on).
@@ -243,8 +248,23 @@ impl Session {
         self.transmit_blocked = false;
     }
 
+    /// Reports the replay buffer's size to the gateway-wide count.
+    fn account(&mut self) {
+        let now = self.rel.replay_bytes();
+        if now != self.accounted {
+            self.gateway.sessions.account(self.accounted, now);
+            self.accounted = now;
+        }
+    }
+
+    /// Room for one more output frame in the replay budget. A disconnected session also
+    /// yields when all sessions together hold the gateway's replay memory: many absent
+    /// sessions cost at most that, not their budgets added up.
     fn has_output_room(&self) -> bool {
-        self.rel.send_capacity() >= OUTPUT_RESERVE
+        let own = self.rel.send_capacity() >= OUTPUT_RESERVE;
+        let shared = self.link.is_some()
+            || self.gateway.sessions.replay_bytes() < self.gateway.config().replay_memory;
+        own && shared
     }
 
     /// Terminal output is taken while the writer keeps up and the replay budget has room —

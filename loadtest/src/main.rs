@@ -8,6 +8,7 @@
 //!   prompt and wait, and reads the gateway's RSS (`/proc/PID/status`) before and after;
 //! - `resume-latency`: cuts a session's connection through a chaos proxy and times, from the
 //!   new connection's accept, the resumed Welcome and the first replayed output byte;
+//! - `lingering-sessions`: the gateway's memory per session whose connection dropped;
 //! - `idle-bytes`: IP bytes per minute of idle connections (heartbeats and their acks), from
 //!   the kernel's counters of the gateway's sockets.
 //!
@@ -31,6 +32,7 @@ Examples:
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest resume-latency --count 50
+  devtail-loadtest lingering-sessions --count 100 --away-kib 1024 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest idle-bytes --connections 10 --minutes 3")]
 struct Cli {
     /// Gateway URL.
@@ -83,6 +85,18 @@ enum Scenario {
         /// How long the network stays down at each cut, milliseconds.
         #[arg(long, default_value_t = 100)]
         outage_ms: u64,
+    },
+    /// Gateway memory per session that lost its connection and lingers.
+    LingeringSessions {
+        /// Sessions to leave lingering.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// The gateway's process id (its RSS is read from /proc).
+        #[arg(long)]
+        gateway_pid: u32,
+        /// KiB each session's terminal prints while the session is away.
+        #[arg(long, default_value_t = 0)]
+        away_kib: u64,
     },
     /// IP bytes per minute of idle connections, both directions.
     IdleBytes {
@@ -178,7 +192,7 @@ async fn throughput(client: &Client, bytes: u64, source: &str) -> anyhow::Result
 }
 
 /// Resident memory of a process, KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
@@ -236,6 +250,14 @@ async fn main() -> anyhow::Result<()> {
         Scenario::ResumeLatency { count, outage_ms } => {
             let outage = Duration::from_millis(outage_ms);
             return resume::resume_latency(&cli.url, &cli.token, count, outage).await;
+        }
+        Scenario::LingeringSessions {
+            count,
+            gateway_pid,
+            away_kib,
+        } => {
+            return resume::lingering_sessions(&cli.url, &cli.token, count, gateway_pid, away_kib)
+                .await;
         }
         Scenario::IdleBytes {
             connections,

@@ -216,3 +216,42 @@ pub(crate) async fn idle_bytes(
     }
     Ok(())
 }
+
+/// Starts `count` sessions through a chaos proxy, each with a terminal that prints
+/// `away_kib` KiB a second after the connection is cut, cuts them all, and reports the
+/// gateway's RSS per lingering session (its terminal and what it keeps for the resume).
+pub(crate) async fn lingering_sessions(
+    url: &str,
+    token: &str,
+    count: usize,
+    pid: u32,
+    away_kib: u64,
+) -> anyhow::Result<()> {
+    let proxy = ChaosProxy::start(gateway_addr(url)?).await;
+    let before = crate::rss_kib(pid)?;
+    let mut sessions = Vec::with_capacity(count);
+    let script = format!(
+        "echo ready; read _; sleep 1; head -c {} /dev/zero | tr '\\0' x; exec sleep 86400",
+        away_kib * 1024
+    );
+    for _ in 0..count {
+        let client = Client::connect(&proxy.url(), token, ConnectOptions::default()).await?;
+        let mut terminal = client.open_terminal(raw_sh(&script)).await?;
+        await_byte(&mut terminal, b'\n').await?;
+        terminal.write(&b"\n"[..]).await?;
+        sessions.push((client, terminal));
+    }
+    // Give the last go time to arrive, then drop every connection without a Close: the
+    // sessions linger, and their terminals print while they are away.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.cut_all();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = crate::rss_kib(pid)?;
+    let per = after.saturating_sub(before) as f64 / count as f64;
+    println!(
+        "lingering sessions: {count} away, each with a terminal that printed {away_kib} KiB \
+         meanwhile: gateway RSS {before} → {after} KiB, {per:.0} KiB per session"
+    );
+    drop(sessions);
+    Ok(())
+}

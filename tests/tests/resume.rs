@@ -306,20 +306,27 @@ async fn a_second_device_attaches_mid_stream_with_history_and_both_type() {
     read_until(&mut on_phone, "from-laptop", WAIT).await;
 
     // The size follows the device that resized last.
-    on_laptop.resize(20, 70).await.unwrap();
-    on_phone.resize(33, 101).await.unwrap();
-    let list = tokio::time::timeout(WAIT, async {
-        loop {
-            let list = laptop.sessions().await.unwrap();
-            let size = list.terminals[0].size.unwrap();
-            if (size.rows, size.cols) == (33, 101) {
-                return list;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let size_becomes = |rows: u32, cols: u32| {
+        let laptop = &laptop;
+        async move {
+            tokio::time::timeout(WAIT, async {
+                loop {
+                    let list = laptop.sessions().await.unwrap();
+                    let size = list.terminals[0].size.unwrap();
+                    if (size.rows, size.cols) == (rows, cols) {
+                        return list;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("the terminal never became {rows}x{cols}"))
         }
-    })
-    .await
-    .expect("the last resize wins");
+    };
+    on_laptop.resize(20, 70).await.unwrap();
+    size_becomes(20, 70).await;
+    on_phone.resize(33, 101).await.unwrap();
+    let list = size_becomes(33, 101).await;
     assert_eq!(list.terminals[0].attached_clients, 2);
 
     // A read-only watcher sees the output but cannot type.
@@ -332,8 +339,11 @@ async fn a_second_device_attaches_mid_stream_with_history_and_both_type() {
     }
 }
 
-/// Starts a session over a raw WebSocket and returns its Welcome.
-async fn raw_session(url: &str, token: &str) -> v1::Welcome {
+type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Starts a session over a raw WebSocket; returns the open socket and the Welcome.
+async fn raw_connection(url: &str, token: &str) -> (RawSocket, v1::Welcome) {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws.send(Message::Binary(raw::hello(token, 1, 1)))
         .await
@@ -342,10 +352,15 @@ async fn raw_session(url: &str, token: &str) -> v1::Welcome {
         panic!("no welcome");
     };
     match raw::decode(frame).body {
-        Some(Body::Welcome(welcome)) => welcome,
+        Some(Body::Welcome(welcome)) => (ws, welcome),
         other => panic!("expected welcome, got {other:?}"),
     }
-    // Dropping the socket drops the connection; the session lingers.
+}
+
+/// Starts a session over a raw WebSocket, drops the connection (the session lingers) and
+/// returns the Welcome.
+async fn raw_session(url: &str, token: &str) -> v1::Welcome {
+    raw_connection(url, token).await.1
 }
 
 /// Tries to resume over a raw WebSocket: Ok(Welcome) or Err((code, message)).
@@ -445,4 +460,56 @@ async fn resume_claims_that_do_not_prove_the_session_are_refused() {
         raw_resume(&url, &gateway.token, request(&again.resume_token)).await,
         "unknown or expired",
     );
+}
+
+#[tokio::test]
+async fn a_resume_replaces_a_connection_the_gateway_still_thinks_alive() {
+    // A phone switching networks: the new connection arrives before the old one is known dead.
+    let gateway = TestGateway::start();
+    let url = gateway.url();
+    let (mut old, welcome) = raw_connection(&url, &gateway.token).await;
+    let request = v1::ResumeRequest {
+        session_id: welcome.session_id.clone(),
+        resume_token: welcome.resume_token.clone(),
+        last_seq_received: 0,
+    };
+    let resumed = raw_resume(&url, &gateway.token, request).await.unwrap();
+    assert!(resumed.resumed);
+    let close = loop {
+        match tokio::time::timeout(WAIT, old.next())
+            .await
+            .expect("the old connection hears")
+        {
+            Some(Ok(Message::Binary(frame))) => match raw::decode(frame).body {
+                Some(Body::Close(close)) => break close,
+                _ => continue,
+            },
+            other => panic!("expected a Close, got {other:?}"),
+        }
+    };
+    assert_eq!(close.reason, v1::CloseReason::Replaced as i32, "{close:?}");
+
+    // A client that says goodbye ends its session: it cannot be resumed afterwards.
+    let (mut ws, welcome) = raw_connection(&url, &gateway.token).await;
+    let goodbye = v1::Envelope {
+        body: Some(Body::Close(v1::Close {
+            reason: v1::CloseReason::Normal as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let mut buf = bytes::BytesMut::new();
+    devtail_client::proto::Encoder::new(devtail_client::proto::EncoderConfig::default())
+        .encode_message(&goodbye, &mut buf)
+        .unwrap();
+    ws.send(Message::Binary(buf.freeze())).await.unwrap();
+    // The gateway ends the connection once the session is gone.
+    while let Some(Ok(_)) = ws.next().await {}
+    let request = v1::ResumeRequest {
+        session_id: welcome.session_id,
+        resume_token: welcome.resume_token,
+        last_seq_received: 0,
+    };
+    let (code, message) = raw_resume(&url, &gateway.token, request).await.unwrap_err();
+    assert_eq!(code, v1::ErrorCode::ResumeRejected, "{message}");
 }

@@ -1,7 +1,8 @@
 //! devtail-gateway: the daemon on the developer's machine.
 //!
-//! It owns the transports ([`transport`]: WebSocket today, QUIC next), the connections and their
-//! channels (`session`), [`terminal`]s that outlive connections, and device [`auth`]. Agent
+//! It owns the transports ([`transport`]: WebSocket today, QUIC next), the [`Sessions`] that
+//! outlive their connections (each with its channels and replay buffer), [`terminal`]s that
+//! outlive sessions, and device [`auth`]. Agent
 //! runs, files, git and the Tailscale direct mode join them. Everything on the wire goes through
 //! [`devtail_proto`]'s codec; this crate adds the IO around it.
 

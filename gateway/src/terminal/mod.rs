@@ -1,12 +1,14 @@
 //! Terminals: processes in PTYs that live in the gateway independently of connections.
 //!
-//! One task per terminal owns the PTY ([`task`]): it writes input, reads output into an
-//! [`OutputLog`](log::OutputLog), and reaps the process; a second follows the log with the
-//! [screen model](screen) (titles, clipboard, cursor queries, snapshots). Clients
-//! *subscribe*: each subscription reads the log from its own offset at its own pace, and the
-//! PTY is read only while the slowest subscriber is less than [`READ_WINDOW`] behind — a client
-//! that stops reading stops the program (it blocks on write), memory stays bounded. No thread
-//! per terminal: the PTY master is non-blocking and driven by tokio's `AsyncFd`.
+//! One task per terminal owns the PTY (`task`): it writes input, reads output into an output
+//! log, and reaps the process; a second follows the log with the screen model (`screen`:
+//! titles, clipboard, cursor queries, snapshots). Clients *subscribe*: each subscription reads
+//! the log from its own offset at its own pace, and the PTY is read only while the slowest
+//! subscriber is less than 128 KiB behind — a client that stops reading stops the program (it
+//! blocks on write), memory stays bounded. A subscriber whose session lost its connection and
+//! spent its replay budget is *parked*: it no longer holds the program back, and if the log
+//! drops output it had not read, it gets a snapshot instead. No thread per terminal: the PTY
+//! master is non-blocking and driven by tokio's `AsyncFd`.
 
 mod log;
 mod screen;

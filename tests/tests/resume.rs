@@ -482,7 +482,7 @@ async fn a_resume_replaces_a_connection_the_gateway_still_thinks_alive() {
         {
             Some(Ok(Message::Binary(frame))) => match raw::decode(frame).body {
                 Some(Body::Close(close)) => break close,
-                _ => continue,
+                _ => {}
             },
             other => panic!("expected a Close, got {other:?}"),
         }

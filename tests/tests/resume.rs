@@ -480,10 +480,11 @@ async fn a_resume_replaces_a_connection_the_gateway_still_thinks_alive() {
             .await
             .expect("the old connection hears")
         {
-            Some(Ok(Message::Binary(frame))) => match raw::decode(frame).body {
-                Some(Body::Close(close)) => break close,
-                _ => {}
-            },
+            Some(Ok(Message::Binary(frame))) => {
+                if let Some(Body::Close(close)) = raw::decode(frame).body {
+                    break close;
+                }
+            }
             other => panic!("expected a Close, got {other:?}"),
         }
     };

@@ -158,6 +158,59 @@ async fn input_typed_through_cuts_arrives_exactly_once_in_order() {
     );
 }
 
+#[tokio::test]
+async fn input_waiting_for_a_busy_program_survives_a_cut() {
+    // The program does not read for a while: pasted input backs up into the gateway (its
+    // terminal's input queue is full) and the client; the connection drops, and the next one
+    // times out too (the gateway reads no frames while input waits). Input the gateway had
+    // acknowledged but not yet handed to the terminal must not be lost.
+    let gateway = TestGateway::start_with(&["--heartbeat", "1", "--idle-timeout", "2"]);
+    let proxy = ChaosProxy::start(gateway.addr).await;
+    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+        .await
+        .unwrap();
+    let mut terminal = client
+        .open_terminal(sh(
+            "stty raw -echo; echo READY; while [ ! -e go ]; do sleep 0.02; done; \
+             exec cat > pasted.txt",
+        ))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "READY", WAIT).await;
+    let chunks: Vec<Vec<u8>> = (0..400)
+        .map(|i| {
+            let mut chunk = format!("chunk-{i:05}-").into_bytes();
+            chunk.resize(1000, b'.');
+            chunk
+        })
+        .collect();
+    let expected = chunks.concat();
+    // Writes wait once the queues are full: they go from their own task.
+    let writer = terminal.writer();
+    let paste = tokio::spawn(async move {
+        for chunk in chunks {
+            writer.write(chunk).await.unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut_all();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::fs::write(gateway.workspace.path().join("go"), "").unwrap();
+
+    let path = gateway.workspace.path().join("pasted.txt");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let pasted = loop {
+        let pasted = std::fs::read(&path).unwrap_or_default();
+        if pasted.len() >= expected.len() || tokio::time::Instant::now() > deadline {
+            break pasted;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(pasted.len(), expected.len(), "no chunk lost or doubled");
+    assert!(pasted == expected, "chunks in order");
+    paste.await.unwrap();
+}
+
 /// Waits for the next event that is not output, collecting the output before it.
 async fn next_non_output(terminal: &mut Terminal) -> (usize, TerminalEvent) {
     let mut output = 0;

@@ -329,7 +329,8 @@ impl Session {
             self.send(now, out);
         }
         self.rel.connection_lost();
-        self.pending_input = None;
+        // Input already acknowledged but not yet taken by its terminal stays pending: it is
+        // delivered while the session waits, like the client expects.
         self.linger_until = Some(now + self.gateway.config().session_linger);
     }
 

@@ -27,7 +27,7 @@ pub(crate) const CHANNEL_QUEUE: usize = 64;
 #[non_exhaustive]
 pub enum ClientError {
     /// The URL names a transport this client cannot use yet.
-    #[error("{0} is not supported yet: use ws://")]
+    #[error("{0} is not supported yet: use ws:// or wss://")]
     UnsupportedScheme(String),
     /// TCP or WebSocket failure.
     #[error("cannot reach the gateway at {url}: {reason}")]
@@ -88,6 +88,9 @@ pub struct ConnectOptions {
     pub no_compression: bool,
     /// Called with every frame sent and received.
     pub tap: Option<FrameTap>,
+    /// SHA-256 fingerprint of the gateway's certificate (64 hex digits), required by `wss://`
+    /// and `quic://`: the gateway prints it at start.
+    pub fingerprint: Option<String>,
     /// Resume the session on a new connection when the connection drops (capped exponential
     /// backoff with full jitter), instead of ending it.
     pub reconnect: bool,
@@ -99,6 +102,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("client_name", &self.client_name)
             .field("no_compression", &self.no_compression)
             .field("tap", &self.tap.is_some())
+            .field("fingerprint", &self.fingerprint)
             .field("reconnect", &self.reconnect)
             .finish()
     }

@@ -12,6 +12,8 @@ mod connection;
 mod reconnect;
 mod session;
 mod terminal;
+mod tls;
+mod transport;
 mod url;
 
 pub use connection::{Client, ClientError, ConnectOptions, FrameTap, TapDirection};

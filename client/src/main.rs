@@ -27,7 +27,8 @@ Examples:
   devtail term -- htop
   devtail sessions                          list running terminals
   devtail attach 3                          reattach to terminal 3
-  devtail frames -- echo hi                 show every protocol frame as JSON"
+  devtail frames -- echo hi                 show every protocol frame as JSON
+  devtail --url wss://host:8722 --fingerprint 3f5a… term    over TLS, pinning the certificate"
 )]
 struct Cli {
     /// Gateway URL.
@@ -36,6 +37,10 @@ struct Cli {
     /// Device token.
     #[arg(long, env = "DEVTAIL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// SHA-256 fingerprint of the gateway's TLS certificate, as devtail-gateway printed it at
+    /// start; required by wss:// (the certificate is self-signed and pinned).
+    #[arg(long, env = "DEVTAIL_FINGERPRINT")]
+    fingerprint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     )?;
     let mut options = ConnectOptions {
         client_name: Some(concat!("devtail-cli/", env!("CARGO_PKG_VERSION")).to_owned()),
+        fingerprint: cli.fingerprint.clone(),
         ..ConnectOptions::default()
     };
     if let Command::Frames { no_compression, .. } = &cli.command {

@@ -12,17 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::connection::{ClientError, ConnectOptions, Outbound, Shared, TapDirection, route};
-use crate::url::{GatewayUrl, Scheme};
+use crate::transport::{self, FrameSink, FrameStream};
+use crate::url::GatewayUrl;
 use devtail_proto::reliability::{self, Delivery, Event, Reliability, Role};
 use devtail_proto::v1::{self, Envelope, envelope::Body};
 use devtail_proto::{
@@ -52,12 +48,10 @@ pub enum Status {
     Closed(String),
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 /// One connection's halves, after the handshake.
 pub(crate) struct Connection {
-    sink: SplitSink<Ws, Message>,
-    stream: SplitStream<Ws>,
+    sink: FrameSink,
+    stream: FrameStream,
     encoder: Encoder,
     decoder: Decoder,
 }
@@ -107,21 +101,7 @@ async fn handshake(
         url: url.to_owned(),
         reason,
     })?;
-    if parsed.scheme != Scheme::Ws {
-        return Err(ClientError::UnsupportedScheme(parsed.to_string()));
-    }
-    let max_wire = devtail_proto::max_wire_len(DEFAULT_MAX_FRAME_LEN);
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(max_wire))
-        .max_frame_size(Some(max_wire));
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(parsed.to_string(), Some(config), true)
-            .await
-            .map_err(|e| ClientError::Connect {
-                url: parsed.to_string(),
-                reason: e.to_string(),
-            })?;
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = transport::open(&parsed, options).await?;
     let tap = options.tap.as_ref();
 
     let mut compression = devtail_proto::compression_support();
@@ -157,35 +137,29 @@ async fn handshake(
     if let Some(tap) = tap {
         tap(TapDirection::Sent, len, buf[0], &hello);
     }
-    let closed =
-        |e: tokio_tungstenite::tungstenite::Error| ClientError::Closed(Some(e.to_string()));
-    sink.send(Message::Binary(buf.split().freeze()))
-        .await
-        .map_err(closed)?;
+    let closed = |e: transport::TransportError| ClientError::Closed(Some(e.to_string()));
+    sink.send(buf.split().freeze()).await.map_err(closed)?;
 
     let mut decoder = Decoder::new(DecoderConfig::default());
-    let welcome = loop {
-        let frame = match stream.next().await {
-            Some(Ok(Message::Binary(frame))) => frame,
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(closed(e)),
-            None => return Err(ClientError::Closed(None)),
-        };
-        let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
-        let envelope = decoder.decode_message(frame)?;
-        if let Some(tap) = tap {
-            tap(TapDirection::Received, wire, flags, &envelope);
-        }
-        match envelope.body {
-            Some(Body::Welcome(welcome)) => break welcome,
-            Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
-            Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected welcome, got {}",
-                    other.map_or("an empty frame", |b| b.kind())
-                )));
-            }
+    let frame = match stream.next().await {
+        Some(Ok(frame)) => frame,
+        Some(Err(e)) => return Err(closed(e)),
+        None => return Err(ClientError::Closed(None)),
+    };
+    let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
+    let envelope = decoder.decode_message(frame)?;
+    if let Some(tap) = tap {
+        tap(TapDirection::Received, wire, flags, &envelope);
+    }
+    let welcome = match envelope.body {
+        Some(Body::Welcome(welcome)) => welcome,
+        Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
+        Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "expected welcome, got {}",
+                other.map_or("an empty frame", |b| b.kind())
+            )));
         }
     };
 
@@ -306,7 +280,7 @@ impl Driver {
             if let Some(tap) = &tap {
                 tap(TapDirection::Sent, len, buf[0], envelope);
             }
-            Some(Message::Binary(buf.split().freeze()))
+            Some(buf.split().freeze())
         };
 
         let ended = 'conn: loop {
@@ -528,7 +502,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
 /// when told to stop — but only between frames, never while delivering one.
 async fn read_loop(
-    mut stream: SplitStream<Ws>,
+    mut stream: FrameStream,
     mut decoder: Decoder,
     rel: Arc<Mutex<Reliability>>,
     shared: Arc<Shared>,
@@ -542,11 +516,7 @@ async fn read_loop(
             () = stop.notified() => return Ended::Lost("connection replaced".to_owned()),
         };
         let frame = match frame {
-            Some(Ok(Message::Binary(frame))) => frame,
-            Some(Ok(Message::Text(_))) => {
-                return Ended::Final("the gateway sent a text message".to_owned());
-            }
-            Some(Ok(_)) => continue,
+            Some(Ok(frame)) => frame,
             Some(Err(e)) => return Ended::Lost(e.to_string()),
             None => return Ended::Lost("the gateway closed the connection".to_owned()),
         };

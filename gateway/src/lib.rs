@@ -9,6 +9,7 @@
 pub mod auth;
 pub(crate) mod session;
 pub mod terminal;
+pub mod tls;
 pub mod transport;
 
 use std::net::SocketAddr;
@@ -72,6 +73,10 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// A connection that sends nothing for this long is closed (its session lingers).
     pub idle_timeout: Duration,
+    /// Serve plain `ws://` on any address, not only on loopback and tailnet ones.
+    pub insecure: bool,
+    /// The TLS certificate for `wss://` (and QUIC); without it only plain WebSocket is served.
+    pub identity: Option<Arc<tls::Identity>>,
 }
 
 impl Config {
@@ -87,6 +92,8 @@ impl Config {
             replay_memory: DEFAULT_REPLAY_MEMORY,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            insecure: false,
+            identity: None,
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct Gateway {
     pub terminals: Arc<Terminals>,
     /// Sessions, connected or lingering.
     pub sessions: Sessions,
+    /// TLS for `wss://`, from the identity.
+    wss: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Gateway {
@@ -113,7 +122,16 @@ impl Gateway {
                 format!("workspace {}: {e}", config.workspace.display()),
             )
         })?;
+        let wss = match &config.identity {
+            Some(identity) => Some(
+                identity
+                    .server_config(&[b"http/1.1"])
+                    .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Self {
+            wss,
             config,
             workspace,
             tokens: Mutex::new(tokens),
@@ -125,6 +143,19 @@ impl Gateway {
     /// The settings in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// TLS for `wss://` connections, when the gateway has a certificate.
+    pub(crate) fn wss_acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.wss.clone().map(tokio_rustls::TlsAcceptor::from)
+    }
+
+    /// The SHA-256 fingerprint clients pin, when the gateway has a certificate.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.config
+            .identity
+            .as_ref()
+            .map(|identity| identity.fingerprint())
     }
 
     /// The workspace root, resolved.

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
 use devtail_gateway::auth::TokenStore;
 use devtail_gateway::proto::reliability::DEFAULT_REPLAY_BUDGET;
+use devtail_gateway::tls::Identity;
 use devtail_gateway::{
     Config, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_REPLAY_MEMORY, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
@@ -168,14 +171,6 @@ fn token_command(tokens: &mut TokenStore, command: TokenCommand) -> anyhow::Resu
 }
 
 async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Result<()> {
-    if !cli.insecure && !plaintext_ok(cli.listen.ip()) {
-        bail!(
-            "refusing plain WebSocket on {}: it is neither loopback nor a tailnet address, so \
-             anyone on the path could read your terminals. Listen on 127.0.0.1 or your tailnet \
-             address, or pass --insecure if you know the network is private.",
-            cli.listen
-        );
-    }
     if let Ok(token) = std::env::var("DEVTAIL_TOKEN") {
         tokens.set_env_token(&token)?;
     } else if tokens.is_empty() {
@@ -210,10 +205,25 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         replay_memory: cli.replay_memory,
         heartbeat_interval: Duration::from_secs(cli.heartbeat),
         idle_timeout: Duration::from_secs(cli.idle_timeout),
-        ..Config::new(local, cli.workspace, state_dir)
+        insecure: cli.insecure,
+        identity: Some(Arc::new(
+            Identity::load_or_create(&state_dir)
+                .with_context(|| format!("TLS certificate in {}", state_dir.display()))?,
+        )),
+        ..Config::new(local, cli.workspace, state_dir.clone())
     };
     let gateway = Gateway::new(config, tokens)?;
-    println!("devtail-gateway listening on ws://{local}");
+    let plain = cli.insecure || plaintext_ok(local.ip());
+    let scheme = if plain { "ws" } else { "wss" };
+    println!("devtail-gateway listening on {scheme}://{local}");
+    if let Some(fingerprint) = gateway.fingerprint() {
+        println!("TLS: wss://{local}, certificate fingerprint (SHA-256) {fingerprint}");
+    }
+    if !plain {
+        println!(
+            "plain ws:// is refused on this address (not loopback or tailnet); --insecure allows it"
+        );
+    }
     println!("workspace: {}", gateway.workspace().display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,4 +1,5 @@
-//! The `devtail-gateway` command line: help, token management, refusing insecure listening.
+//! The `devtail-gateway` command line: help and token management. (Refusing plain WebSocket
+//! off loopback is tested end to end in `tests/tests/tls.rs`.)
 
 use std::process::Command;
 
@@ -52,21 +53,6 @@ fn token_add_list_revoke() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no token named"));
-}
-
-#[test]
-fn plain_websocket_off_loopback_needs_insecure() {
-    let state = tempfile::tempdir().unwrap();
-    let out = gateway(state.path())
-        .args(["--listen", "0.0.0.0:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("refusing plain WebSocket") && stderr.contains("--insecure"),
-        "{stderr}"
-    );
 }
 
 #[test]

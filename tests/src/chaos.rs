@@ -77,6 +77,11 @@ impl ChaosProxy {
         }
     }
 
+    /// Where the proxy listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The proxy's `ws://` URL.
     pub fn url(&self) -> String {
         format!("ws://{}", self.addr)

@@ -95,7 +95,53 @@ pub struct TestGateway {
     pub workspace: tempfile::TempDir,
     /// The state directory.
     pub state_dir: tempfile::TempDir,
+    /// SHA-256 fingerprint of its TLS certificate, as it printed it.
+    pub fingerprint: String,
+    /// The transport [`TestGateway::url`], [`TestGateway::client`] and [`TestGateway::cli`]
+    /// use (WebSocket unless [`TestGateway::on`] says otherwise).
+    pub transport: Transport,
     stderr_log: PathBuf,
+}
+
+/// A transport the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain WebSocket.
+    Ws,
+    /// WebSocket over TLS, certificate pinned.
+    Wss,
+}
+
+impl Transport {
+    /// Its URL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
+        }
+    }
+}
+
+/// Runs an async test body once per transport: `over_transports!(name, |transport| async
+/// move { … })` defines tests `name::ws` and `name::wss`.
+#[macro_export]
+macro_rules! over_transports {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn ws() {
+                ($body)($crate::Transport::Ws).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn wss() {
+                ($body)($crate::Transport::Wss).await
+            }
+        }
+    };
 }
 
 impl TestGateway {
@@ -110,8 +156,15 @@ impl TestGateway {
         let state_dir = tempfile::tempdir().expect("temp dir");
         let token = random_token();
         let stderr_log = state_dir.path().join("gateway.log");
+        // Loopback on a free port, unless the arguments say where.
+        let listen = if args.contains(&"--listen") {
+            &[][..]
+        } else {
+            &["--listen", "127.0.0.1:0"][..]
+        };
         let mut child = Command::new(bin("devtail-gateway"))
-            .args(["--listen", "127.0.0.1:0", "--workspace"])
+            .args(listen)
+            .arg("--workspace")
             .arg(workspace.path())
             .arg("--state-dir")
             .arg(state_dir.path())
@@ -126,15 +179,23 @@ impl TestGateway {
             .expect("start devtail-gateway");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
+        let mut addr = None;
+        let fingerprint = loop {
             let line = lines
                 .next()
                 .and_then(Result::ok)
                 .expect("the gateway exited before listening");
-            if let Some(addr) = line.strip_prefix("devtail-gateway listening on ws://") {
-                break addr.parse().expect("a socket address");
+            if let Some(at) = line
+                .strip_prefix("devtail-gateway listening on ")
+                .and_then(|url| url.split_once("://"))
+            {
+                addr = Some(at.1.parse().expect("a socket address"));
+            }
+            if let Some((_, fingerprint)) = line.split_once("fingerprint (SHA-256) ") {
+                break fingerprint.trim().to_owned();
             }
         };
+        let addr = addr.expect("the gateway printed its address before its fingerprint");
         // Keep draining stdout so the gateway never blocks on it.
         std::thread::spawn(move || for _ in lines {});
         Self {
@@ -143,13 +204,34 @@ impl TestGateway {
             token,
             workspace,
             state_dir,
+            fingerprint,
+            transport: Transport::Ws,
             stderr_log,
+        }
+    }
+
+    /// The same gateway, reached over `transport` from now on.
+    pub fn on(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The URL of this gateway's transport at `addr` (a proxy in front of it, say).
+    pub fn url_at(&self, addr: SocketAddr) -> String {
+        format!("{}://{addr}", self.transport.scheme())
+    }
+
+    /// Options that reach this gateway over its transport (the certificate pinned).
+    pub fn options(&self) -> client::ConnectOptions {
+        client::ConnectOptions {
+            fingerprint: Some(self.fingerprint.clone()),
+            ..Default::default()
         }
     }
 
     /// The `ws://` URL.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        self.url_at(self.addr)
     }
 
     /// The gateway's process id.
@@ -191,7 +273,7 @@ impl TestGateway {
 
     /// Connects a client.
     pub async fn client(&self) -> client::Client {
-        client::Client::connect(&self.url(), &self.token, client::ConnectOptions::default())
+        client::Client::connect(&self.url(), &self.token, self.options())
             .await
             .expect("connect to the test gateway")
     }
@@ -201,6 +283,7 @@ impl TestGateway {
         let mut cmd = Command::new(bin("devtail"));
         cmd.env("DEVTAIL_URL", self.url())
             .env("DEVTAIL_TOKEN", &self.token)
+            .env("DEVTAIL_FINGERPRINT", &self.fingerprint)
             .env_remove("RUST_LOG");
         cmd
     }

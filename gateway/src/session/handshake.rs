@@ -26,7 +26,7 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Refusal {
-    fn new(code: v1::ErrorCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: v1::ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),

@@ -139,20 +139,7 @@ pub(crate) async fn serve<S, K>(
     let (device, session, policy) = match attached {
         Ok(attached) => attached,
         Err(refusal) => {
-            // Refusals go out plain and unsequenced, then the connection closes.
-            let mut encoder = Encoder::new(EncoderConfig::default());
-            for body in refusal.frames() {
-                let _ = send_now(
-                    &mut sink,
-                    &mut encoder,
-                    Envelope {
-                        body: Some(body),
-                        ..Default::default()
-                    },
-                )
-                .await;
-            }
-            let _ = sink.close().await;
+            send_refusal(&mut sink, &refusal).await;
             warn!(%peer, reason = %refusal, "connection refused");
             return;
         }
@@ -210,6 +197,32 @@ pub(crate) async fn serve<S, K>(
         end = %end,
         "connection closed"
     );
+}
+
+/// Refuses a connection before its handshake: `Error{code, message}` and `Close`, plain and
+/// unsequenced, then the connection closes.
+pub(crate) async fn refuse<K>(mut sink: K, code: v1::ErrorCode, message: String)
+where
+    K: Sink<Bytes, Error = TransportError> + Unpin,
+{
+    send_refusal(&mut sink, &handshake::Refusal::new(code, message)).await;
+}
+
+async fn send_refusal<K>(sink: &mut K, refusal: &handshake::Refusal)
+where
+    K: Sink<Bytes, Error = TransportError> + Unpin,
+{
+    let mut encoder = Encoder::new(EncoderConfig::default());
+    for body in refusal.frames() {
+        let envelope = Envelope {
+            body: Some(body),
+            ..Default::default()
+        };
+        if send_now(sink, &mut encoder, envelope).await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
 }
 
 async fn send_now<K>(

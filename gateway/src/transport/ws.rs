@@ -1,11 +1,14 @@
-//! WebSocket transport: TCP listener, WebSocket upgrade, binary messages ⇄ frames.
+//! WebSocket transport: TCP listener, TLS (`wss://`) or plain (`ws://`, only where the local
+//! address allows it) on the same port, WebSocket upgrade, binary messages ⇄ frames.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _, future};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -62,28 +65,92 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch
         tokio::spawn(async move {
             let _permit = permit;
             let _done = done;
-            let upgrade = tokio_tungstenite::accept_async_with_config(tcp, Some(config));
-            let ws = match tokio::time::timeout(UPGRADE_TIMEOUT, upgrade).await {
-                Ok(Ok(ws)) => ws,
-                Ok(Err(e)) => return debug!(%peer, error = %e, "WebSocket upgrade failed"),
-                Err(_) => return debug!(%peer, "WebSocket upgrade timed out"),
-            };
-            let (sink, stream) = ws.split();
-            let sink = sink.with(|frame: Bytes| {
-                future::ready(Ok::<_, TransportError>(Message::Binary(frame)))
-            });
-            let stream = Box::pin(stream.filter_map(|message| {
-                future::ready(match message {
-                    Ok(Message::Binary(frame)) => Some(Ok(frame)),
-                    Ok(Message::Text(_)) => Some(Err(TransportError::from(TextMessage))),
-                    // Pings are answered by the WebSocket layer; Close ends the stream.
-                    Ok(_) => None,
-                    Err(e) => Some(Err(TransportError::from(e))),
-                })
-            }));
-            session::serve(gateway, peer, stream, sink, shutdown).await;
+            accept(tcp, peer, gateway, config, shutdown).await;
         });
     }
     drop(done_tx);
     let _ = done_rx.recv().await;
+}
+
+/// First byte of a TLS record carrying a handshake (ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// One accepted TCP connection: TLS (`wss://`, told apart by its first byte) or plain
+/// (`ws://`, where the local address allows it), then the WebSocket upgrade and the session.
+async fn accept(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    gateway: Arc<Gateway>,
+    config: WebSocketConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(UPGRADE_TIMEOUT, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        Ok(_) => return debug!(%peer, "closed before sending anything"),
+        Err(_) => return debug!(%peer, "sent nothing in time"),
+    }
+    if first[0] == TLS_HANDSHAKE {
+        let Some(acceptor) = gateway.wss_acceptor() else {
+            return debug!(%peer, "TLS attempted but this gateway has no certificate");
+        };
+        let tls = match tokio::time::timeout(UPGRADE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => return debug!(%peer, "TLS handshake timed out"),
+        };
+        return upgrade(tls, peer, gateway, config, shutdown, None).await;
+    }
+    let local = tcp.local_addr().ok();
+    let plain_ok = gateway.config().insecure || local.is_some_and(|a| crate::plaintext_ok(a.ip()));
+    let refusal = (!plain_ok).then(|| {
+        let fingerprint = gateway
+            .fingerprint()
+            .map(|fp| format!(" and pin the certificate fingerprint {fp}"))
+            .unwrap_or_default();
+        format!(
+            "plain ws:// is refused on {}: it is neither loopback nor a tailnet address, so \
+             anyone on the path could read your terminals. Connect with wss://{}{fingerprint} \
+             (or start the gateway with --insecure on a private network)",
+            local.map_or_else(|| "this address".to_owned(), |a| a.ip().to_string()),
+            local.map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string()),
+        )
+    });
+    upgrade(tcp, peer, gateway, config, shutdown, refusal).await;
+}
+
+/// The WebSocket upgrade, then the session (or, with `refusal`, an Error and a Close).
+async fn upgrade<S>(
+    io: S,
+    peer: SocketAddr,
+    gateway: Arc<Gateway>,
+    config: WebSocketConfig,
+    shutdown: watch::Receiver<bool>,
+    refusal: Option<String>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let upgrade = tokio_tungstenite::accept_async_with_config(io, Some(config));
+    let ws = match tokio::time::timeout(UPGRADE_TIMEOUT, upgrade).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return debug!(%peer, error = %e, "WebSocket upgrade failed"),
+        Err(_) => return debug!(%peer, "WebSocket upgrade timed out"),
+    };
+    let (sink, stream) = ws.split();
+    let sink =
+        sink.with(|frame: Bytes| future::ready(Ok::<_, TransportError>(Message::Binary(frame))));
+    if let Some(message) = refusal {
+        warn!(%peer, "plain WebSocket refused on a public address");
+        return session::refuse(sink, crate::proto::v1::ErrorCode::PermissionDenied, message).await;
+    }
+    let stream = Box::pin(stream.filter_map(|message| {
+        future::ready(match message {
+            Ok(Message::Binary(frame)) => Some(Ok(frame)),
+            Ok(Message::Text(_)) => Some(Err(TransportError::from(TextMessage))),
+            // Pings are answered by the WebSocket layer; Close ends the stream.
+            Ok(_) => None,
+            Err(e) => Some(Err(TransportError::from(e))),
+        })
+    }));
+    session::serve(gateway, peer, stream, sink, shutdown).await;
 }

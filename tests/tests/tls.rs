@@ -1,0 +1,100 @@
+//! TLS: `wss://` on the gateway's own port with its self-signed certificate pinned by
+//! fingerprint; a wrong or missing fingerprint is refused clearly; plain `ws://` is refused on
+//! an address that is neither loopback nor tailnet.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+use devtail_client::proto::v1::{self, envelope::Body};
+use devtail_client::{Client, ClientError};
+use devtail_tests::{TestGateway, Transport, raw};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn wss_works_with_the_pinned_fingerprint_only() {
+    let gateway = TestGateway::start().on(Transport::Wss);
+    assert_eq!(gateway.fingerprint.len(), 64, "{}", gateway.fingerprint);
+
+    let run = gateway.run_cli(&["exec", "--", "echo", "over-tls"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("over-tls"), "{}", run.stdout);
+
+    // A different fingerprint: the client refuses the gateway, and says why.
+    let mut wrong = gateway.cli();
+    wrong
+        .env("DEVTAIL_FINGERPRINT", "00".repeat(32))
+        .args(["exec", "--", "echo", "hi"])
+        .stdin(std::process::Stdio::null());
+    let out = wrong.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("fingerprint") && stderr.contains(&gateway.fingerprint),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("over-tls"));
+
+    // No fingerprint at all: told what to pass.
+    let options = devtail_client::ConnectOptions::default();
+    let err = Client::connect(&gateway.url(), &gateway.token, options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Protocol(m) if m.contains("--fingerprint")),
+        "{err}"
+    );
+}
+
+/// This machine's address on its default route: neither loopback nor tailnet.
+fn outside_address() -> IpAddr {
+    // Connecting a UDP socket sends nothing; it only picks the route's source address.
+    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket.connect("192.0.2.1:9").unwrap();
+    let ip = socket.local_addr().unwrap().ip();
+    assert!(
+        !ip.is_loopback(),
+        "this machine needs a non-loopback address for this test"
+    );
+    ip
+}
+
+#[tokio::test]
+async fn plain_ws_is_refused_off_loopback_but_wss_is_served() {
+    let gateway = TestGateway::start_with(&["--listen", "0.0.0.0:0"]);
+    let outside = SocketAddr::new(outside_address(), gateway.addr.port());
+
+    // Plain WebSocket through the outside address: an Error that says what to do, then Close.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{outside}"))
+        .await
+        .unwrap();
+    ws.send(Message::Binary(raw::hello(&gateway.token, 1, 1)))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Binary(frame))) = ws.next().await else {
+        panic!("no answer");
+    };
+    let Some(Body::Error(error)) = raw::decode(frame).body else {
+        panic!("expected an error");
+    };
+    assert_eq!(error.code, v1::ErrorCode::PermissionDenied as i32);
+    assert!(
+        error.message.contains("wss://") && error.message.contains(&gateway.fingerprint),
+        "{}",
+        error.message
+    );
+
+    // The same port over TLS is served, and plain ws on loopback still is.
+    let tls = gateway.url_at(outside).replace("ws://", "wss://");
+    let client = Client::connect(&tls, &gateway.token, gateway.options())
+        .await
+        .expect("wss through the outside address");
+    assert!(client.sessions().await.unwrap().terminals.is_empty());
+    let loopback = SocketAddr::from(([127, 0, 0, 1], gateway.addr.port()));
+    Client::connect(
+        &format!("ws://{loopback}"),
+        &gateway.token,
+        gateway.options(),
+    )
+    .await
+    .expect("plain ws on loopback");
+}

@@ -4,13 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt as _};
-
-use super::{Counters, HELLO_TIMEOUT, TransportError};
+use super::{Counters, HELLO_TIMEOUT};
 use crate::Gateway;
 use crate::proto::v1::{self, envelope::Body, hello::Auth};
-use crate::proto::{CompressionPolicy, Decoder, PROTOCOL_VERSION, ZstdParams};
+use crate::proto::{CompressionPolicy, PROTOCOL_VERSION, ZstdParams};
+use crate::transport::{Incoming, ReadError};
 
 /// Why a connection was not accepted.
 #[derive(Debug)]
@@ -76,17 +74,13 @@ impl Refusal {
 }
 
 /// Reads Hello and decides.
-pub(super) async fn run<S>(
+pub(super) async fn run(
     gateway: &Gateway,
     peer: SocketAddr,
-    stream: &mut S,
-    decoder: &mut Decoder,
+    incoming: &mut impl Incoming,
     counters: &Counters,
-) -> Result<Accepted, Refusal>
-where
-    S: Stream<Item = Result<Bytes, TransportError>> + Unpin,
-{
-    let frame = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
+) -> Result<Accepted, Refusal> {
+    let next = match tokio::time::timeout(HELLO_TIMEOUT, incoming.next()).await {
         Err(_) => {
             return Err(Refusal::new(
                 v1::ErrorCode::Timeout,
@@ -99,20 +93,17 @@ where
                 "closed before Hello",
             ));
         }
-        Ok(Some(Err(e))) => {
+        Ok(Some(Err(ReadError::Decode(e)))) => return Err(Refusal::new(e.code(), e.to_string())),
+        Ok(Some(Err(ReadError::Transport(e)))) => {
             return Err(Refusal::new(
                 v1::ErrorCode::MalformedFrame,
                 format!("transport: {e}"),
             ));
         }
-        Ok(Some(Ok(frame))) => frame,
+        Ok(Some(Ok(next))) => next,
     };
-    counters
-        .bytes_in
-        .fetch_add(frame.len() as u64, Ordering::Relaxed);
-    let envelope = decoder
-        .decode_message(frame)
-        .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
+    let (envelope, len) = next;
+    counters.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
     let hello = match envelope.body {
         Some(Body::Hello(hello)) => hello,
         Some(other) => {
@@ -165,6 +156,6 @@ where
         device,
         policy: crate::proto::negotiate(hello.compression.as_ref()),
         resume: hello.resume,
-        max_frame_len: decoder.config().max_frame_len as u32,
+        max_frame_len: crate::proto::DEFAULT_MAX_FRAME_LEN as u32,
     })
 }

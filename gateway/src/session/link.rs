@@ -5,15 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, SinkExt as _};
 use prost::Message as _;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
 
-use super::{Counters, TransportError};
+use super::{Counters, Heartbeats};
 use crate::proto::v1::{self, Envelope, envelope::Body};
-use crate::proto::{CompressionPolicy, Encoder, EncoderConfig, ZstdParams};
+use crate::proto::{CompressionPolicy, ZstdParams};
+use crate::transport::Outgoing;
 
 /// Client frames queued for the session before the connection stops reading the socket.
 const INBOUND_QUEUE: usize = 32;
@@ -53,6 +52,8 @@ impl Backlog {
 #[derive(Debug)]
 pub(crate) struct Link {
     pub(super) peer: SocketAddr,
+    /// Who keeps this connection alive.
+    pub(super) heartbeats: Heartbeats,
     pub(super) inbound: mpsc::Receiver<Inbound>,
     writer: mpsc::UnboundedSender<(Envelope, usize)>,
     backlog: Arc<Backlog>,
@@ -66,12 +67,16 @@ pub(super) struct WriterQueue {
 
 impl Link {
     /// A link for a new connection, the writer's queue, and the reader's sender.
-    pub(super) fn new(peer: SocketAddr) -> (Self, WriterQueue, mpsc::Sender<Inbound>) {
+    pub(super) fn new(
+        peer: SocketAddr,
+        heartbeats: Heartbeats,
+    ) -> (Self, WriterQueue, mpsc::Sender<Inbound>) {
         let (inbound_tx, inbound) = mpsc::channel(INBOUND_QUEUE);
         let (writer, frames) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
         let link = Self {
             peer,
+            heartbeats,
             inbound,
             writer,
             backlog: Arc::clone(&backlog),
@@ -116,28 +121,21 @@ impl Link {
     }
 }
 
-/// Owns the sink: encodes and writes what the session hands it, flushing whenever the queue
-/// runs dry (bursts go out in few syscalls). The first frame (Welcome) goes out plain;
+/// Owns the outgoing side: encodes and writes what the session hands it, flushing whenever the
+/// queue runs dry (bursts go out in few syscalls). The first frame (Welcome) goes out plain;
 /// compression starts with the next. Ends after a Close, or when the session lets go.
-pub(super) async fn write_loop<K>(
-    mut sink: K,
+pub(super) async fn write_loop<O: Outgoing>(
+    mut outgoing: O,
     mut queue: WriterQueue,
     (compression, zstd): (CompressionPolicy, ZstdParams),
     counters: Arc<Counters>,
-) where
-    K: Sink<Bytes, Error = TransportError> + Unpin,
-{
-    let mut encoder = Encoder::new(EncoderConfig {
-        zstd,
-        ..EncoderConfig::default()
-    });
-    let mut compress_from_next = Some(compression);
-    let mut buf = BytesMut::new();
+) {
+    outgoing.negotiated(compression, zstd);
     loop {
         let (envelope, cost) = match queue.frames.try_recv() {
             Ok(next) => next,
             Err(mpsc::error::TryRecvError::Empty) => {
-                if sink.flush().await.is_err() {
+                if outgoing.flush().await.is_err() {
                     return;
                 }
                 match queue.frames.recv().await {
@@ -148,24 +146,22 @@ pub(super) async fn write_loop<K>(
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
         let closing = matches!(envelope.body, Some(Body::Close(_)));
-        match encoder.encode_message(&envelope, &mut buf) {
+        match outgoing.write(&envelope).await {
             Ok(len) => {
                 counters.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
-                if sink.feed(buf.split().freeze()).await.is_err() {
+            }
+            Err(e) => {
+                if e.downcast_ref::<crate::proto::EncodeError>().is_none() {
                     return;
                 }
+                warn!(error = %e, "dropping a frame that cannot be encoded");
             }
-            Err(e) => warn!(error = %e, "dropping a frame that cannot be encoded"),
         }
         queue.backlog.bytes.fetch_sub(cost, Ordering::Relaxed);
         queue.backlog.drained.notify_one();
         if closing {
             break;
         }
-        if let Some(policy) = compress_from_next.take() {
-            encoder.set_compression(policy);
-        }
     }
-    let _ = sink.flush().await;
-    let _ = sink.close().await;
+    outgoing.close().await;
 }

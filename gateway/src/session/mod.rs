@@ -30,14 +30,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Gateway;
 use crate::proto::v1::{self, Envelope, envelope::Body};
-use crate::proto::{Decoder, DecoderConfig, Encoder, EncoderConfig};
+use crate::transport::{Incoming, Outgoing, ReadError};
 pub use registry::Sessions;
 
 /// How long a client has to send Hello.
@@ -109,25 +107,33 @@ impl std::fmt::Display for End {
     }
 }
 
+/// Who keeps an idle connection alive and detects a dead one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heartbeats {
+    /// The session: client Pings, and the idle timeout, as announced in Welcome (WebSocket).
+    Session,
+    /// The transport's own keep-alive and idle timeout (QUIC): Welcome announces none.
+    Transport,
+}
+
 /// Serves one connection from the first frame to the last: the handshake, then frames both
 /// ways between the transport and its session.
-pub(crate) async fn serve<S, K>(
+pub(crate) async fn serve<I, O>(
     gateway: Arc<Gateway>,
     peer: SocketAddr,
-    mut stream: S,
-    mut sink: K,
+    mut incoming: I,
+    mut outgoing: O,
     shutdown: watch::Receiver<bool>,
+    heartbeats: Heartbeats,
 ) where
-    S: Stream<Item = Result<Bytes, TransportError>> + Unpin + Send,
-    K: Sink<Bytes, Error = TransportError> + Unpin + Send + 'static,
+    I: Incoming,
+    O: Outgoing,
 {
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
-    let mut decoder = Decoder::new(DecoderConfig::default());
 
-    let (link, writer_queue, inbound_tx) = link::Link::new(peer);
-    let attached = match handshake::run(&gateway, peer, &mut stream, &mut decoder, &counters).await
-    {
+    let (link, writer_queue, inbound_tx) = link::Link::new(peer, heartbeats);
+    let attached = match handshake::run(&gateway, peer, &mut incoming, &counters).await {
         Ok(hello) => {
             gateway
                 .sessions
@@ -139,13 +145,13 @@ pub(crate) async fn serve<S, K>(
     let (device, session, policy) = match attached {
         Ok(attached) => attached,
         Err(refusal) => {
-            send_refusal(&mut sink, &refusal).await;
+            send_refusal(&mut outgoing, &refusal).await;
             warn!(%peer, reason = %refusal, "connection refused");
             return;
         }
     };
     let writer = tokio::spawn(link::write_loop(
-        sink,
+        outgoing,
         writer_queue,
         policy,
         Arc::clone(&counters),
@@ -154,25 +160,21 @@ pub(crate) async fn serve<S, K>(
 
     let end = loop {
         tokio::select! {
-            frame = stream.next() => {
-                let frame = match frame {
-                    Some(Ok(frame)) => frame,
-                    Some(Err(e)) => break End::TransportError(e.to_string()),
-                    None => break End::TransportClosed,
-                };
-                counters.bytes_in.fetch_add(frame.len() as u64, Ordering::Relaxed);
-                match decoder.decode_message(frame) {
-                    Ok(envelope) => {
-                        // Waits while the session is busy (backpressure on the client).
-                        if inbound_tx.send(link::Inbound::Frame(envelope)).await.is_err() {
-                            break End::Session;
-                        }
-                    }
-                    Err(e) => {
+            next = incoming.next() => {
+                let (envelope, len) = match next {
+                    Some(Ok(next)) => next,
+                    Some(Err(ReadError::Transport(e))) => break End::TransportError(e.to_string()),
+                    Some(Err(ReadError::Decode(e))) => {
                         let reason = e.to_string();
                         let _ = inbound_tx.send(link::Inbound::Malformed(e.code(), reason.clone())).await;
                         break End::ProtocolError(reason);
                     }
+                    None => break End::TransportClosed,
+                };
+                counters.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
+                // Waits while the session is busy (backpressure on the client).
+                if inbound_tx.send(link::Inbound::Frame(envelope)).await.is_err() {
+                    break End::Session;
                 }
             }
             () = inbound_tx.closed() => break End::Session,
@@ -201,40 +203,19 @@ pub(crate) async fn serve<S, K>(
 
 /// Refuses a connection before its handshake: `Error{code, message}` and `Close`, plain and
 /// unsequenced, then the connection closes.
-pub(crate) async fn refuse<K>(mut sink: K, code: v1::ErrorCode, message: String)
-where
-    K: Sink<Bytes, Error = TransportError> + Unpin,
-{
-    send_refusal(&mut sink, &handshake::Refusal::new(code, message)).await;
+pub(crate) async fn refuse(outgoing: &mut impl Outgoing, code: v1::ErrorCode, message: String) {
+    send_refusal(outgoing, &handshake::Refusal::new(code, message)).await;
 }
 
-async fn send_refusal<K>(sink: &mut K, refusal: &handshake::Refusal)
-where
-    K: Sink<Bytes, Error = TransportError> + Unpin,
-{
-    let mut encoder = Encoder::new(EncoderConfig::default());
+async fn send_refusal(outgoing: &mut impl Outgoing, refusal: &handshake::Refusal) {
     for body in refusal.frames() {
         let envelope = Envelope {
             body: Some(body),
             ..Default::default()
         };
-        if send_now(sink, &mut encoder, envelope).await.is_err() {
+        if outgoing.write(&envelope).await.is_err() {
             break;
         }
     }
-    let _ = sink.close().await;
-}
-
-async fn send_now<K>(
-    sink: &mut K,
-    encoder: &mut Encoder,
-    envelope: Envelope,
-) -> Result<usize, TransportError>
-where
-    K: Sink<Bytes, Error = TransportError> + Unpin,
-{
-    let mut buf = BytesMut::new();
-    let len = encoder.encode_message(&envelope, &mut buf)?;
-    sink.send(buf.freeze()).await?;
-    Ok(len)
+    outgoing.close().await;
 }

@@ -11,11 +11,11 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
 
-use super::Outbound;
 use super::channels::{self, Channels, Output, PendingInput};
 use super::handshake::Refusal;
 use super::link::{Backlog, Inbound, Link};
 use super::registry::SessionId;
+use super::{Heartbeats, Outbound};
 use crate::Gateway;
 use crate::proto::PROTOCOL_VERSION;
 use crate::proto::reliability::{
@@ -122,7 +122,7 @@ pub(super) fn start(
         parked: false,
         accounted: 0,
     };
-    let welcome = session.welcome(false, 0, max_frame_len);
+    let welcome = session.welcome(false, 0, max_frame_len, link.heartbeats);
     link.push(welcome);
     debug!(session = %id, peer = %link.peer, "session started");
     session.link = Some(link);
@@ -393,7 +393,7 @@ impl Session {
                 ..
             } => *first_available_seq,
         };
-        let welcome = self.welcome(true, resume_seq, max_frame_len);
+        let welcome = self.welcome(true, resume_seq, max_frame_len, link.heartbeats);
         link.push(welcome);
         info!(
             session = %self.id,
@@ -414,13 +414,27 @@ impl Session {
     }
 
     /// A Welcome with a fresh resume token (the previous one stays good until the client is
-    /// heard on this connection).
-    fn welcome(&mut self, resumed: bool, resume_seq: u64, max_frame_len: u32) -> Envelope {
+    /// heard on this connection), announcing the heartbeats in force on this connection (none
+    /// when the transport keeps it alive), which also apply to this side.
+    fn welcome(
+        &mut self,
+        resumed: bool,
+        resume_seq: u64,
+        max_frame_len: u32,
+        heartbeats: Heartbeats,
+    ) -> Envelope {
         let mut token = [0u8; 32];
         getrandom::fill(&mut token).expect("the OS random source is available");
         self.previous_token = resumed.then_some(self.token);
         self.token = hash(&token);
         let config = self.gateway.config();
+        let (heartbeat_interval, idle_timeout) = match heartbeats {
+            Heartbeats::Session => (config.heartbeat_interval, config.idle_timeout),
+            Heartbeats::Transport => (Duration::ZERO, Duration::ZERO),
+        };
+        // The gateway never pings; it only watches for silence.
+        self.rel
+            .set_timers(None, (!idle_timeout.is_zero()).then_some(idle_timeout));
         let welcome = v1::Welcome {
             version: PROTOCOL_VERSION,
             server_name: concat!("devtail-gateway/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -433,8 +447,8 @@ impl Session {
                 v1::Capability::Sessions as i32,
             ],
             compression: Some(crate::proto::compression_support()),
-            heartbeat_interval_ms: millis(config.heartbeat_interval),
-            idle_timeout_ms: millis(config.idle_timeout),
+            heartbeat_interval_ms: millis(heartbeat_interval),
+            idle_timeout_ms: millis(idle_timeout),
             max_frame_len,
             identity: Some(v1::Identity {
                 device_name: self.device.clone(),

@@ -5,17 +5,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{SinkExt as _, StreamExt as _, future};
+use bytes::BytesMut;
+use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, warn};
 
+use super::{Incoming, Outgoing, ReadError};
 use crate::Gateway;
-use crate::session::{self, TransportError};
+use crate::proto::v1::Envelope;
+use crate::proto::{CompressionPolicy, Decoder, DecoderConfig, Encoder, EncoderConfig, ZstdParams};
+use crate::session::{self, Heartbeats, TransportError};
 
 /// Time a client has to complete the WebSocket upgrade.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,20 +140,107 @@ async fn upgrade<S>(
         Err(_) => return debug!(%peer, "WebSocket upgrade timed out"),
     };
     let (sink, stream) = ws.split();
-    let sink =
-        sink.with(|frame: Bytes| future::ready(Ok::<_, TransportError>(Message::Binary(frame))));
+    let mut outgoing = WsOutgoing::new(sink);
     if let Some(message) = refusal {
         warn!(%peer, "plain WebSocket refused on a public address");
-        return session::refuse(sink, crate::proto::v1::ErrorCode::PermissionDenied, message).await;
+        let code = crate::proto::v1::ErrorCode::PermissionDenied;
+        return session::refuse(&mut outgoing, code, message).await;
     }
-    let stream = Box::pin(stream.filter_map(|message| {
-        future::ready(match message {
-            Ok(Message::Binary(frame)) => Some(Ok(frame)),
-            Ok(Message::Text(_)) => Some(Err(TransportError::from(TextMessage))),
-            // Pings are answered by the WebSocket layer; Close ends the stream.
-            Ok(_) => None,
-            Err(e) => Some(Err(TransportError::from(e))),
-        })
-    }));
-    session::serve(gateway, peer, stream, sink, shutdown).await;
+    let incoming = WsIncoming {
+        stream,
+        decoder: Decoder::new(DecoderConfig::default()),
+    };
+    session::serve(
+        gateway,
+        peer,
+        incoming,
+        outgoing,
+        shutdown,
+        Heartbeats::Session,
+    )
+    .await;
+}
+
+/// A WebSocket's incoming binary messages, decoded.
+struct WsIncoming<S> {
+    stream: S,
+    decoder: Decoder,
+}
+
+impl<S> Incoming for WsIncoming<S>
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
+{
+    async fn next(&mut self) -> Option<Result<(Envelope, usize), ReadError>> {
+        loop {
+            let frame = match self.stream.next().await? {
+                Ok(Message::Binary(frame)) => frame,
+                Ok(Message::Text(_)) => {
+                    return Some(Err(ReadError::Transport(TransportError::from(TextMessage))));
+                }
+                // Pings are answered by the WebSocket layer; Close ends the stream.
+                Ok(_) => continue,
+                Err(e) => return Some(Err(ReadError::Transport(TransportError::from(e)))),
+            };
+            let len = frame.len();
+            return Some(
+                self.decoder
+                    .decode_message(frame)
+                    .map(|envelope| (envelope, len))
+                    .map_err(ReadError::Decode),
+            );
+        }
+    }
+}
+
+/// A WebSocket's outgoing side: one binary message per frame, one compression context.
+struct WsOutgoing<K> {
+    sink: K,
+    encoder: Encoder,
+    /// Compression to switch on after the next frame.
+    pending: Option<CompressionPolicy>,
+    buf: BytesMut,
+}
+
+impl<K> WsOutgoing<K> {
+    fn new(sink: K) -> Self {
+        Self {
+            sink,
+            encoder: Encoder::new(EncoderConfig::default()),
+            pending: None,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl<K> Outgoing for WsOutgoing<K>
+where
+    K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
+{
+    fn negotiated(&mut self, policy: CompressionPolicy, params: ZstdParams) {
+        self.encoder = Encoder::new(EncoderConfig {
+            zstd: params,
+            ..EncoderConfig::default()
+        });
+        self.pending = Some(policy);
+    }
+
+    async fn write(&mut self, envelope: &Envelope) -> Result<usize, TransportError> {
+        let len = self.encoder.encode_message(envelope, &mut self.buf)?;
+        if let Some(policy) = self.pending.take() {
+            self.encoder.set_compression(policy);
+        }
+        self.sink
+            .feed(Message::Binary(self.buf.split().freeze()))
+            .await?;
+        Ok(len)
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        Ok(self.sink.flush().await?)
+    }
+
+    async fn close(&mut self) {
+        let _ = self.sink.close().await;
+    }
 }

@@ -27,7 +27,7 @@ pub(crate) const CHANNEL_QUEUE: usize = 64;
 #[non_exhaustive]
 pub enum ClientError {
     /// The URL names a transport this client cannot use yet.
-    #[error("{0} is not supported yet: use ws:// or wss://")]
+    #[error("{0}: unknown transport; use ws://, wss:// or quic://")]
     UnsupportedScheme(String),
     /// TCP or WebSocket failure.
     #[error("cannot reach the gateway at {url}: {reason}")]
@@ -149,6 +149,8 @@ pub struct Client {
     out: mpsc::Sender<Outbound>,
     shared: Arc<Shared>,
     status: watch::Receiver<Status>,
+    /// The QUIC endpoint of the current connection, when it is QUIC.
+    endpoint: Arc<Mutex<Option<quinn::Endpoint>>>,
     welcome: v1::Welcome,
     next_channel: AtomicU32,
     next_request: AtomicU64,
@@ -170,15 +172,41 @@ impl Client {
         let (driver, welcome, connection) =
             Driver::connect(url, token, options, Arc::clone(&shared), status).await?;
         let (out_tx, out_rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
+        let endpoint = Arc::clone(&driver.endpoint);
         tokio::spawn(driver.run(connection, out_rx));
         Ok(Self {
             out: out_tx,
             shared,
             status: status_rx,
+            endpoint,
             welcome,
             next_channel: AtomicU32::new(1),
             next_request: AtomicU64::new(1),
         })
+    }
+
+    /// Moves a QUIC connection to a new local UDP socket (a fresh port on the same interfaces),
+    /// as happens when a device changes networks: the connection carries on without a resume.
+    /// Returns the new local address. Other transports cannot migrate.
+    pub fn migrate(&self) -> Result<std::net::SocketAddr, ClientError> {
+        let endpoint = self
+            .endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                ClientError::Protocol("only a quic:// connection can migrate".to_owned())
+            })?;
+        let failed = |e: std::io::Error| ClientError::Closed(Some(format!("migration: {e}")));
+        let current = endpoint.local_addr().map_err(failed)?;
+        let any: std::net::SocketAddr = if current.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = std::net::UdpSocket::bind(any).map_err(failed)?;
+        endpoint.rebind(socket).map_err(failed)?;
+        endpoint.local_addr().map_err(failed)
     }
 
     /// The session's state; `changed()` on the receiver wakes on every change.

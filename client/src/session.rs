@@ -11,19 +11,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt as _, StreamExt as _};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::connection::{ClientError, ConnectOptions, Outbound, Shared, TapDirection, route};
-use crate::transport::{self, FrameSink, FrameStream};
+use crate::transport::{self, Incoming, Outgoing, ReadFailure};
 use crate::url::GatewayUrl;
 use devtail_proto::reliability::{self, Delivery, Event, Reliability, Role};
 use devtail_proto::v1::{self, Envelope, envelope::Body};
-use devtail_proto::{
-    DEFAULT_MAX_FRAME_LEN, Decoder, DecoderConfig, Encoder, EncoderConfig, PROTOCOL_VERSION,
-};
+use devtail_proto::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
 
 /// First reconnect delay; doubles per failed attempt.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -50,10 +48,10 @@ pub enum Status {
 
 /// One connection's halves, after the handshake.
 pub(crate) struct Connection {
-    sink: FrameSink,
-    stream: FrameStream,
-    encoder: Encoder,
-    decoder: Decoder,
+    outgoing: Outgoing,
+    incoming: Incoming,
+    /// The QUIC endpoint, for [`Driver::migrate`].
+    endpoint: Option<quinn::Endpoint>,
 }
 
 /// Who the client is and what it holds of its session.
@@ -68,6 +66,8 @@ pub(crate) struct Driver {
     status: watch::Sender<Status>,
     /// Reader → driver: something arrived (an ack or pong may now be due).
     wake: Arc<Notify>,
+    /// The current connection's QUIC endpoint, if it is QUIC (for migration).
+    pub(crate) endpoint: Arc<Mutex<Option<quinn::Endpoint>>>,
     jitter: u64,
 }
 
@@ -101,7 +101,7 @@ async fn handshake(
         url: url.to_owned(),
         reason,
     })?;
-    let (mut sink, mut stream) = transport::open(&parsed, options).await?;
+    let (mut outgoing, mut incoming, endpoint) = transport::open(&parsed, options).await?;
     let tap = options.tap.as_ref();
 
     let mut compression = devtail_proto::compression_support();
@@ -129,29 +129,28 @@ async fn handshake(
         ..Default::default()
     };
     // Hello goes out plain.
-    let mut encoder = Encoder::new(EncoderConfig::default());
-    let mut buf = BytesMut::new();
-    let len = encoder
-        .encode_message(&hello, &mut buf)
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    if let Some(tap) = tap {
-        tap(TapDirection::Sent, len, buf[0], &hello);
-    }
     let closed = |e: transport::TransportError| ClientError::Closed(Some(e.to_string()));
-    sink.send(buf.split().freeze()).await.map_err(closed)?;
+    let (len, flags) = outgoing.write(&hello).await.map_err(closed)?;
+    if let Some(tap) = tap {
+        tap(TapDirection::Sent, len, flags, &hello);
+    }
+    outgoing.flush().await.map_err(closed)?;
 
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let frame = match stream.next().await {
-        Some(Ok(frame)) => frame,
-        Some(Err(e)) => return Err(closed(e)),
+    let received = match incoming.next().await {
+        Some(Ok(received)) => received,
+        Some(Err(ReadFailure::Decode(e))) => return Err(e.into()),
+        Some(Err(ReadFailure::Transport(e))) => return Err(ClientError::Closed(Some(e))),
         None => return Err(ClientError::Closed(None)),
     };
-    let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
-    let envelope = decoder.decode_message(frame)?;
     if let Some(tap) = tap {
-        tap(TapDirection::Received, wire, flags, &envelope);
+        tap(
+            TapDirection::Received,
+            received.wire,
+            received.flags,
+            &received.envelope,
+        );
     }
-    let welcome = match envelope.body {
+    let welcome = match received.envelope.body {
         Some(Body::Welcome(welcome)) => welcome,
         Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
         Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
@@ -164,20 +163,16 @@ async fn handshake(
     };
 
     let (policy, params) = devtail_proto::negotiate(welcome.compression.as_ref());
-    let encoder = Encoder::new(EncoderConfig {
-        compression: policy,
-        zstd: params,
-        max_frame_len: match welcome.max_frame_len {
-            0 => DEFAULT_MAX_FRAME_LEN,
-            n => n as usize,
-        },
-    });
+    let max_frame_len = match welcome.max_frame_len {
+        0 => DEFAULT_MAX_FRAME_LEN,
+        n => n as usize,
+    };
+    outgoing.negotiated(policy, params, max_frame_len);
     Ok((
         Connection {
-            sink,
-            stream,
-            encoder,
-            decoder,
+            outgoing,
+            incoming,
+            endpoint,
         },
         welcome,
     ))
@@ -209,6 +204,7 @@ impl Driver {
             shared,
             status,
             wake: Arc::new(Notify::new()),
+            endpoint: Arc::default(),
             jitter: u64::from(std::process::id()) | 1,
         };
         Ok((driver, welcome, connection))
@@ -252,15 +248,14 @@ impl Driver {
     /// Runs one connection: a reader task, and writing here.
     async fn serve(&mut self, connection: Connection, out: &mut mpsc::Receiver<Outbound>) -> Ended {
         let Connection {
-            mut sink,
-            stream,
-            mut encoder,
-            decoder,
+            mut outgoing,
+            incoming,
+            endpoint,
         } = connection;
+        *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = endpoint;
         let stop = Arc::new(Notify::new());
         let mut reader = tokio::spawn(read_loop(
-            stream,
-            decoder,
+            incoming,
             Arc::clone(&self.rel),
             Arc::clone(&self.shared),
             Arc::clone(&self.wake),
@@ -268,20 +263,6 @@ impl Driver {
             self.options.tap.clone(),
         ));
         let tap = self.options.tap.clone();
-        let mut buf = BytesMut::new();
-        let mut encode = |envelope: &Envelope| {
-            let len = match encoder.encode_message(envelope, &mut buf) {
-                Ok(len) => len,
-                Err(e) => {
-                    tracing::warn!(error = %e, "dropping a frame that cannot be encoded");
-                    return None;
-                }
-            };
-            if let Some(tap) = &tap {
-                tap(TapDirection::Sent, len, buf[0], envelope);
-            }
-            Some(buf.split().freeze())
-        };
 
         let ended = 'conn: loop {
             // What the reliability core says is due: retransmissions, pongs, pings, acks.
@@ -296,16 +277,14 @@ impl Driver {
                 (due, dead, rel.poll_timeout())
             };
             for envelope in &due {
-                if let Some(message) = encode(envelope)
-                    && let Err(e) = sink.feed(message).await
-                {
+                if let Err(e) = transmit(&mut outgoing, tap.as_ref(), envelope).await {
                     break 'conn Ended::Lost(e.to_string());
                 }
             }
             if dead {
                 break Ended::Lost("no answer from the gateway (idle timeout)".to_owned());
             }
-            if let Err(e) = sink.flush().await {
+            if let Err(e) = outgoing.flush().await {
                 break Ended::Lost(e.to_string());
             }
             let capacity = lock(&self.rel).send_capacity() > 0;
@@ -314,9 +293,7 @@ impl Driver {
                     let Some(first) = next else {
                         // Every handle is gone: say goodbye.
                         let close = self.stamp(close_body("client done"), 0);
-                        if let Some(message) = encode(&close) {
-                            let _ = sink.send(message).await;
-                        }
+                        let _ = transmit(&mut outgoing, tap.as_ref(), &close).await;
                         break Ended::ByUs;
                     };
                     // Take a burst at once, while the budget allows.
@@ -324,13 +301,10 @@ impl Driver {
                     while let Some(item) = next.take() {
                         let closing = matches!(item.body, Body::Close(_));
                         let envelope = self.stamp(item.body, item.channel);
-                        if let Some(message) = encode(&envelope)
-                            && let Err(e) = sink.feed(message).await
-                        {
+                        if let Err(e) = transmit(&mut outgoing, tap.as_ref(), &envelope).await {
                             break 'conn Ended::Lost(e.to_string());
                         }
                         if closing {
-                            let _ = sink.close().await;
                             break 'conn Ended::ByUs;
                         }
                         if lock(&self.rel).send_capacity() > 0 {
@@ -354,7 +328,7 @@ impl Driver {
         if !reader.is_finished() {
             self.join_reader(&mut reader, out).await;
         }
-        let _ = sink.close().await;
+        outgoing.close().await;
         lock(&self.rel).connection_lost();
         ended
     }
@@ -484,6 +458,28 @@ impl Driver {
     }
 }
 
+/// Encodes and sends one envelope, showing it to the tap. A frame that cannot be encoded is
+/// logged and skipped; a transport error ends the connection.
+async fn transmit(
+    outgoing: &mut Outgoing,
+    tap: Option<&crate::FrameTap>,
+    envelope: &Envelope,
+) -> Result<(), transport::TransportError> {
+    match outgoing.write(envelope).await {
+        Ok((len, flags)) => {
+            if let Some(tap) = tap {
+                tap(TapDirection::Sent, len, flags, envelope);
+            }
+            Ok(())
+        }
+        Err(e) if e.downcast_ref::<devtail_proto::EncodeError>().is_some() => {
+            tracing::warn!(error = %e, "dropping a frame that cannot be encoded");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn close_body(message: &str) -> Body {
     Body::Close(v1::Close {
         reason: v1::CloseReason::Normal as i32,
@@ -502,8 +498,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
 /// when told to stop — but only between frames, never while delivering one.
 async fn read_loop(
-    mut stream: FrameStream,
-    mut decoder: Decoder,
+    mut incoming: Incoming,
     rel: Arc<Mutex<Reliability>>,
     shared: Arc<Shared>,
     wake: Arc<Notify>,
@@ -511,22 +506,26 @@ async fn read_loop(
     tap: Option<crate::FrameTap>,
 ) -> Ended {
     loop {
-        let frame = tokio::select! {
-            frame = stream.next() => frame,
+        let next = tokio::select! {
+            next = incoming.next() => next,
             () = stop.notified() => return Ended::Lost("connection replaced".to_owned()),
         };
-        let frame = match frame {
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => return Ended::Lost(e.to_string()),
+        let received = match next {
+            Some(Ok(received)) => received,
+            Some(Err(ReadFailure::Decode(e))) => {
+                return Ended::Final(format!("bad frame from the gateway: {e}"));
+            }
+            Some(Err(ReadFailure::Transport(e))) => return Ended::Lost(e),
             None => return Ended::Lost("the gateway closed the connection".to_owned()),
         };
-        let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
-        let envelope = match decoder.decode_message(frame) {
-            Ok(envelope) => envelope,
-            Err(e) => return Ended::Final(format!("bad frame from the gateway: {e}")),
-        };
+        let envelope = received.envelope;
         if let Some(tap) = &tap {
-            tap(TapDirection::Received, wire, flags, &envelope);
+            tap(
+                TapDirection::Received,
+                received.wire,
+                received.flags,
+                &envelope,
+            );
         }
         let delivery = lock(&rel).receive(Instant::now(), &envelope);
         wake.notify_one();

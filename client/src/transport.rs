@@ -1,33 +1,89 @@
-//! Transports to a gateway, each adapted to a sink and a stream of whole frames, so the
-//! session never sees which one carries it: `ws://` (plain WebSocket), `wss://` (WebSocket over
-//! TLS with a pinned certificate).
+//! Transports to a gateway, each adapted to [`Incoming`] and [`Outgoing`] envelopes so the
+//! session never sees which one carries it (framing and compression are the transport's):
+//! `ws://` (plain WebSocket), `wss://` (WebSocket over TLS) and `quic://` (a control stream and
+//! a stream per channel, [`devtail_proto::streams`]). TLS pins the gateway's certificate.
 
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _, future};
+use bytes::BytesMut;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, Stream, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::connection::{ClientError, ConnectOptions};
 use crate::url::{GatewayUrl, Scheme};
-use devtail_proto::DEFAULT_MAX_FRAME_LEN;
+use devtail_proto::streams::{self, Route};
+use devtail_proto::v1::Envelope;
+use devtail_proto::{
+    CompressionPolicy, DEFAULT_MAX_FRAME_LEN, DecodeError, Decoder, DecoderConfig, Encoder,
+    EncoderConfig, ZstdParams,
+};
 
 /// What a transport reports when it fails.
 pub(crate) type TransportError = Box<dyn std::error::Error + Send + Sync>;
-/// Outgoing frames.
-pub(crate) type FrameSink = Pin<Box<dyn Sink<Bytes, Error = TransportError> + Send>>;
-/// Incoming frames.
-pub(crate) type FrameStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+
+/// ALPN protocol of devtail over QUIC.
+const ALPN_QUIC: &[u8] = b"devtail/1";
+
+/// QUIC keep-alive: the transport's packets keep an idle connection open (and the session
+/// sends no heartbeats of its own on QUIC). Matches the gateway's 60 s heartbeat.
+const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(60);
+
+/// QUIC idle timeout this client accepts (the smaller of both sides' applies).
+const QUIC_IDLE_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// How long closing waits for the gateway to read the last frames.
+const QUIC_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Decoded frames queued from a QUIC connection's streams before their readers wait.
+const QUIC_INCOMING_QUEUE: usize = 64;
+
+/// One received envelope, with what it took on the wire and its flags byte.
+#[derive(Debug)]
+pub(crate) struct Received {
+    pub(crate) envelope: Envelope,
+    pub(crate) wire: usize,
+    pub(crate) flags: u8,
+}
+
+/// Why reading failed.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// The gateway sent something that is not a frame.
+    Decode(DecodeError),
+    /// The connection failed.
+    Transport(String),
+}
+
+/// Envelopes arriving on one connection.
+pub(crate) type Incoming = Pin<Box<dyn Stream<Item = Result<Received, ReadFailure>> + Send>>;
+
+type Ws<S> = WebSocketStream<S>;
+
+/// Envelopes leaving on one connection.
+pub(crate) enum Outgoing {
+    Ws {
+        sink: Pin<Box<dyn futures_util::Sink<Message, Error = TransportError> + Send>>,
+        encoder: Encoder,
+        buf: BytesMut,
+    },
+    Quic(Box<QuicOutgoing>),
+}
 
 /// Opens a connection to the gateway at `url`.
 pub(crate) async fn open(
     url: &GatewayUrl,
     options: &ConnectOptions,
-) -> Result<(FrameSink, FrameStream), ClientError> {
+) -> Result<(Outgoing, Incoming, Option<quinn::Endpoint>), ClientError> {
     let failed = |reason: String| ClientError::Connect {
         url: url.to_string(),
         reason,
@@ -42,7 +98,8 @@ pub(crate) async fn open(
                 tokio_tungstenite::connect_async_with_config(url.to_string(), Some(config), true)
                     .await
                     .map_err(|e| failed(e.to_string()))?;
-            Ok(frames(ws))
+            let (outgoing, incoming) = websocket(ws);
+            Ok((outgoing, incoming, None))
         }
         Scheme::Wss => {
             let fingerprint = pinned(options)?;
@@ -53,24 +110,37 @@ pub(crate) async fn open(
             let _ = tcp.set_nodelay(true);
             let tls = crate::tls::client_config(fingerprint, &[b"http/1.1"])
                 .map_err(|e| failed(e.to_string()))?;
-            // The pinned fingerprint, not the name, authenticates the gateway.
-            let name =
-                rustls::pki_types::ServerName::try_from(url.host.clone()).unwrap_or_else(|_| {
-                    rustls::pki_types::ServerName::try_from("devtail-gateway")
-                        .expect("a valid name")
-                });
             let stream = tokio_rustls::TlsConnector::from(tls)
-                .connect(name, tcp)
+                .connect(server_name(url), tcp)
                 .await
                 .map_err(|e| failed(format!("TLS: {e}")))?;
             let (ws, _) =
                 tokio_tungstenite::client_async_with_config(url.to_string(), stream, Some(config))
                     .await
                     .map_err(|e| failed(e.to_string()))?;
-            Ok(frames(ws))
+            let (outgoing, incoming) = websocket(ws);
+            Ok((outgoing, incoming, None))
         }
-        Scheme::Quic => Err(ClientError::UnsupportedScheme(url.to_string())),
+        Scheme::Quic => {
+            let (endpoint, connection) = quic_connect(url, options).await?;
+            let (send, recv) = connection
+                .open_bi()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let _ = send.set_priority(1);
+            let incoming = quic_incoming(&connection, recv);
+            let outgoing = Outgoing::Quic(Box::new(QuicOutgoing::new(connection, send)));
+            Ok((outgoing, incoming, Some(endpoint)))
+        }
     }
+}
+
+/// The name TLS is told: the URL's host when it is one; the pinned fingerprint, not the name,
+/// authenticates the gateway.
+fn server_name(url: &GatewayUrl) -> rustls::pki_types::ServerName<'static> {
+    rustls::pki_types::ServerName::try_from(url.host.clone()).unwrap_or_else(|_| {
+        rustls::pki_types::ServerName::try_from("devtail-gateway").expect("a valid DNS name")
+    })
 }
 
 /// The pinned certificate fingerprint a TLS transport needs.
@@ -86,25 +156,273 @@ pub(crate) fn pinned(options: &ConnectOptions) -> Result<[u8; 32], ClientError> 
     crate::tls::parse_fingerprint(text).map_err(ClientError::Protocol)
 }
 
-/// A WebSocket as frames: one binary message each.
-fn frames<S>(ws: WebSocketStream<S>) -> (FrameSink, FrameStream)
+/// A WebSocket as envelopes: one binary message per frame, one compression context.
+fn websocket<S>(ws: Ws<S>) -> (Outgoing, Incoming)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, stream) = ws.split();
-    let sink = sink
-        .sink_map_err(TransportError::from)
-        .with(|frame: Bytes| future::ready(Ok::<_, TransportError>(Message::Binary(frame))));
-    let stream = stream.filter_map(|message| {
-        future::ready(match message {
-            Ok(Message::Binary(frame)) => Some(Ok(frame)),
-            Ok(Message::Text(_)) => {
-                Some(Err(TransportError::from("the gateway sent a text message")))
+    let (sink, stream): (SplitSink<Ws<S>, Message>, SplitStream<Ws<S>>) = ws.split();
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let incoming = stream.filter_map(move |message| {
+        let item = match message {
+            Ok(Message::Binary(frame)) => {
+                let (wire, flags) = (frame.len(), frame.first().copied().unwrap_or(0));
+                Some(
+                    decoder
+                        .decode_message(frame)
+                        .map(|envelope| Received {
+                            envelope,
+                            wire,
+                            flags,
+                        })
+                        .map_err(ReadFailure::Decode),
+                )
             }
+            Ok(Message::Text(_)) => Some(Err(ReadFailure::Transport(
+                "the gateway sent a text message".to_owned(),
+            ))),
             // Pings are answered by the WebSocket layer; Close ends the stream.
             Ok(_) => None,
-            Err(e) => Some(Err(TransportError::from(e))),
-        })
+            Err(e) => Some(Err(ReadFailure::Transport(e.to_string()))),
+        };
+        futures_util::future::ready(item)
     });
-    (Box::pin(sink), Box::pin(stream))
+    let outgoing = Outgoing::Ws {
+        sink: Box::pin(sink.sink_map_err(TransportError::from)),
+        encoder: Encoder::new(EncoderConfig::default()),
+        buf: BytesMut::new(),
+    };
+    (outgoing, Box::pin(incoming))
+}
+
+impl Outgoing {
+    /// Applies what Welcome negotiated to the frames that follow.
+    pub(crate) fn negotiated(
+        &mut self,
+        compression: CompressionPolicy,
+        zstd: ZstdParams,
+        max_frame_len: usize,
+    ) {
+        let config = EncoderConfig {
+            compression,
+            zstd,
+            max_frame_len,
+        };
+        match self {
+            Outgoing::Ws { encoder, .. } => *encoder = Encoder::new(config),
+            Outgoing::Quic(quic) => {
+                quic.control.encoder = Encoder::new(config.clone());
+                quic.config = config;
+            }
+        }
+    }
+
+    /// Encodes and queues `envelope`; returns its wire length and flags byte.
+    pub(crate) async fn write(
+        &mut self,
+        envelope: &Envelope,
+    ) -> Result<(usize, u8), TransportError> {
+        match self {
+            Outgoing::Ws { sink, encoder, buf } => {
+                let len = encoder.encode_message(envelope, buf)?;
+                let flags = buf[0];
+                sink.feed(Message::Binary(buf.split().freeze())).await?;
+                Ok((len, flags))
+            }
+            Outgoing::Quic(quic) => quic.write(envelope).await,
+        }
+    }
+
+    /// Sends what is buffered.
+    pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
+        match self {
+            Outgoing::Ws { sink, .. } => sink.flush().await,
+            // quinn sends as soon as congestion control allows.
+            Outgoing::Quic(_) => Ok(()),
+        }
+    }
+
+    /// Closes the sending side (after what was written).
+    pub(crate) async fn close(&mut self) {
+        match self {
+            Outgoing::Ws { sink, .. } => {
+                let _ = sink.close().await;
+            }
+            Outgoing::Quic(quic) => quic.close().await,
+        }
+    }
+}
+
+async fn quic_connect(
+    url: &GatewayUrl,
+    options: &ConnectOptions,
+) -> Result<(quinn::Endpoint, quinn::Connection), ClientError> {
+    let failed = |reason: String| ClientError::Connect {
+        url: url.to_string(),
+        reason,
+    };
+    let fingerprint = pinned(options)?;
+    let tls =
+        crate::tls::client_config(fingerprint, &[ALPN_QUIC]).map_err(|e| failed(e.to_string()))?;
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(QUIC_KEEP_ALIVE))
+        .max_idle_timeout(Some(
+            QUIC_IDLE_TIMEOUT.try_into().expect("within QUIC's range"),
+        ));
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(Arc::new(transport));
+    let host = url.host.clone();
+    let port = url.port;
+    let addr: SocketAddr =
+        tokio::task::spawn_blocking(move || (host.as_str(), port).to_socket_addrs())
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?
+            .next()
+            .ok_or_else(|| failed("the host does not resolve".to_owned()))?;
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(local).map_err(|e| failed(e.to_string()))?;
+    endpoint.set_default_client_config(config);
+    let name = match server_name(url) {
+        rustls::pki_types::ServerName::DnsName(name) => name.as_ref().to_owned(),
+        _ => "devtail-gateway".to_owned(),
+    };
+    let connection = endpoint
+        .connect(addr, &name)
+        .map_err(|e| failed(e.to_string()))?
+        .await
+        .map_err(|e| failed(format!("QUIC: {e}")))?;
+    Ok((endpoint, connection))
+}
+
+/// Frames from every stream of a QUIC connection, decoded by a task per stream.
+fn quic_incoming(connection: &quinn::Connection, control: quinn::RecvStream) -> Incoming {
+    let (tx, rx) = mpsc::channel(QUIC_INCOMING_QUEUE);
+    tokio::spawn(read_quic_stream(control, tx.clone()));
+    let connection = connection.clone();
+    tokio::spawn(async move {
+        while let Ok(stream) = connection.accept_uni().await {
+            tokio::spawn(read_quic_stream(stream, tx.clone()));
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// Decodes one stream's length-prefixed frames, in order, until it ends.
+async fn read_quic_stream(
+    mut stream: quinn::RecvStream,
+    frames: mpsc::Sender<Result<Received, ReadFailure>>,
+) {
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut buf = BytesMut::new();
+    loop {
+        loop {
+            let (before, flags) = (buf.len(), buf.get(4).copied().unwrap_or(0));
+            let item = match decoder.decode_stream(&mut buf) {
+                Ok(Some(envelope)) => Ok(Received {
+                    envelope,
+                    wire: before - buf.len(),
+                    flags,
+                }),
+                Ok(None) => break,
+                Err(e) => Err(ReadFailure::Decode(e)),
+            };
+            let failed = item.is_err();
+            if frames.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+        match stream.read_chunk(64 << 10, true).await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(None) => {
+                if let Err(e) = decoder.finish_stream(&buf) {
+                    let _ = frames.send(Err(ReadFailure::Decode(e))).await;
+                }
+                return;
+            }
+            Err(e) => {
+                let _ = frames
+                    .send(Err(ReadFailure::Transport(e.to_string())))
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+/// One outgoing QUIC stream and its compression context.
+pub(crate) struct OutStream {
+    send: quinn::SendStream,
+    encoder: Encoder,
+}
+
+/// The client's sending side of one QUIC connection.
+pub(crate) struct QuicOutgoing {
+    connection: quinn::Connection,
+    control: OutStream,
+    channels: HashMap<u32, OutStream>,
+    config: EncoderConfig,
+    buf: BytesMut,
+}
+
+impl QuicOutgoing {
+    fn new(connection: quinn::Connection, control: quinn::SendStream) -> Self {
+        Self {
+            connection,
+            control: OutStream {
+                send: control,
+                encoder: Encoder::new(EncoderConfig::default()),
+            },
+            channels: HashMap::new(),
+            config: EncoderConfig::default(),
+            buf: BytesMut::new(),
+        }
+    }
+
+    async fn write(&mut self, envelope: &Envelope) -> Result<(usize, u8), TransportError> {
+        let route = streams::route(envelope);
+        let stream = match route {
+            Route::Control => &mut self.control,
+            Route::Channel(channel) => {
+                if !self.channels.contains_key(&channel) {
+                    let send = self.connection.open_uni().await?;
+                    let encoder = Encoder::new(self.config.clone());
+                    self.channels.insert(channel, OutStream { send, encoder });
+                }
+                self.channels.get_mut(&channel).expect("inserted above")
+            }
+        };
+        let len = stream.encoder.encode_stream(envelope, &mut self.buf)?;
+        let flags = self.buf.get(4).copied().unwrap_or(0);
+        stream.send.write_all(&self.buf).await?;
+        self.buf.clear();
+        if let Route::Channel(channel) = route
+            && streams::ends_channel(envelope)
+            && let Some(mut done) = self.channels.remove(&channel)
+        {
+            let _ = done.send.finish();
+        }
+        Ok((len, flags))
+    }
+
+    /// Finishes the streams, gives the gateway a moment to read the control stream to its end
+    /// (closing at once would drop what is still in flight), then closes.
+    async fn close(&mut self) {
+        for stream in self.channels.values_mut() {
+            let _ = stream.send.finish();
+        }
+        if self.control.send.finish().is_ok() {
+            let _ = tokio::time::timeout(QUIC_CLOSE_GRACE, self.control.send.stopped()).await;
+        }
+        self.connection.close(0u32.into(), b"client done");
+    }
 }

@@ -213,11 +213,16 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         ..Config::new(local, cli.workspace, state_dir.clone())
     };
     let gateway = Gateway::new(config, tokens)?;
+    // QUIC on the same port number, over UDP.
+    let quic = devtail_gateway::transport::quic::bind(&gateway, local)
+        .with_context(|| format!("QUIC on UDP {local}"))?;
     let plain = cli.insecure || plaintext_ok(local.ip());
     let scheme = if plain { "ws" } else { "wss" };
     println!("devtail-gateway listening on {scheme}://{local}");
     if let Some(fingerprint) = gateway.fingerprint() {
-        println!("TLS: wss://{local}, certificate fingerprint (SHA-256) {fingerprint}");
+        println!(
+            "TLS: wss://{local} and quic://{local}, certificate fingerprint (SHA-256) {fingerprint}"
+        );
     }
     if !plain {
         println!(
@@ -227,8 +232,13 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
     println!("workspace: {}", gateway.workspace().display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(devtail_gateway::transport::ws::serve(
+    let ws = tokio::spawn(devtail_gateway::transport::ws::serve(
         listener,
+        gateway.clone(),
+        stop_rx.clone(),
+    ));
+    let quic = tokio::spawn(devtail_gateway::transport::quic::serve(
+        quic,
         gateway.clone(),
         stop_rx,
     ));
@@ -242,7 +252,8 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
     let _ = stop_tx.send(true);
     gateway.terminals.hang_up_all().await;
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        let _ = server.await;
+        let _ = ws.await;
+        let _ = quic.await;
         // Terminals end once their processes have exited and been reaped.
         while !gateway.terminals.is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;

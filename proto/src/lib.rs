@@ -18,6 +18,7 @@ mod compress;
 mod error;
 pub mod frame;
 pub mod reliability;
+pub mod streams;
 
 pub use codec::{
     CompressionPolicy, DEFAULT_MAX_FRAME_LEN, Decoder, DecoderConfig, Encoder, EncoderConfig,

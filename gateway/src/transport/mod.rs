@@ -6,7 +6,7 @@
 //! - [`quic`]: QUIC on the same port number over UDP: a control stream, and a stream per
 //!   channel so that bulk output never delays a keystroke.
 
-// pub mod quic;
+pub mod quic;
 pub mod ws;
 
 use std::future::Future;

@@ -1,0 +1,277 @@
+//! QUIC transport (quinn, rustls with ring, ALPN `devtail/1`) on the same port number as the
+//! WebSocket listener, over UDP. The client opens the control stream; each channel's frames
+//! travel on a unidirectional stream per direction ([`devtail_proto::streams`]), length-prefixed,
+//! each stream with its own compression context. QUIC's keep-alive (sent by the client) and
+//! idle timeout replace the session's heartbeats, and a client whose address changes (Wi-Fi to
+//! LTE) keeps its connection: QUIC migrates it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::debug;
+
+use super::{Incoming, Outgoing, ReadError};
+use crate::Gateway;
+use crate::proto::streams::{self, Route};
+use crate::proto::v1::Envelope;
+use crate::proto::{CompressionPolicy, Decoder, DecoderConfig, Encoder, EncoderConfig, ZstdParams};
+use crate::session::{self, Heartbeats, TransportError};
+
+/// Time a client has to open its control stream.
+const CONTROL_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Decoded frames queued from all of a connection's streams before their readers wait.
+const INCOMING_QUEUE: usize = 32;
+
+/// Largest chunk read from a stream at once.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Streams a client may have open towards the gateway at once: the control stream and one per
+/// channel (channels are capped per session).
+const MAX_CLIENT_STREAMS: u32 = 300;
+
+/// How long closing waits for the client to take the last frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The QUIC endpoint's configuration: the gateway's certificate, ALPN `devtail/1`, the idle
+/// timeout of the gateway's settings (the client keeps the connection alive).
+fn server_config(gateway: &Gateway) -> Result<quinn::ServerConfig, Box<dyn std::error::Error>> {
+    let identity = gateway
+        .config()
+        .identity
+        .as_ref()
+        .ok_or("QUIC needs the gateway's TLS certificate")?;
+    let tls = identity.server_config(&[crate::tls::ALPN_QUIC])?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_idle_timeout(Some(gateway.config().idle_timeout.try_into()?))
+        .max_concurrent_uni_streams(MAX_CLIENT_STREAMS.into())
+        .max_concurrent_bidi_streams(1u32.into());
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
+/// Binds the QUIC endpoint on `addr` (UDP).
+pub fn bind(gateway: &Gateway, addr: SocketAddr) -> std::io::Result<quinn::Endpoint> {
+    let config = server_config(gateway).map_err(|e| std::io::Error::other(e.to_string()))?;
+    quinn::Endpoint::server(config, addr)
+}
+
+/// Accepts QUIC connections until `shutdown` turns true, then waits for every connection task
+/// to end (each sends its client a Close first).
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    gateway: Arc<Gateway>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(gateway.config().max_connections));
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let mut stop = shutdown.clone();
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&limit).acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = stop.changed() => break,
+        };
+        let incoming = tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => incoming,
+                None => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let gateway = Arc::clone(&gateway);
+        let shutdown = shutdown.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _done = done;
+            let peer = incoming.remote_address();
+            let connection = match incoming.await {
+                Ok(connection) => connection,
+                Err(e) => return debug!(%peer, error = %e, "QUIC handshake failed"),
+            };
+            let control = tokio::time::timeout(CONTROL_STREAM_TIMEOUT, connection.accept_bi());
+            let (send, recv) = match control.await {
+                Ok(Ok(streams)) => streams,
+                Ok(Err(e)) => return debug!(%peer, error = %e, "no control stream"),
+                Err(_) => return debug!(%peer, "no control stream in time"),
+            };
+            let _ = send.set_priority(1);
+            let incoming = QuicIncoming::start(&connection, recv);
+            let outgoing = QuicOutgoing::new(connection, send);
+            session::serve(
+                gateway,
+                peer,
+                incoming,
+                outgoing,
+                shutdown,
+                Heartbeats::Transport,
+            )
+            .await;
+        });
+    }
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+    endpoint.close(0u32.into(), b"gateway shutting down");
+}
+
+type Decoded = Result<(Envelope, usize), ReadError>;
+
+/// Frames from every stream of one connection, decoded by a task per stream.
+struct QuicIncoming {
+    frames: mpsc::Receiver<Decoded>,
+}
+
+impl QuicIncoming {
+    fn start(connection: &quinn::Connection, control: quinn::RecvStream) -> Self {
+        let (tx, frames) = mpsc::channel(INCOMING_QUEUE);
+        tokio::spawn(read_stream(control, tx.clone()));
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            // Ends when the connection does.
+            while let Ok(stream) = connection.accept_uni().await {
+                tokio::spawn(read_stream(stream, tx.clone()));
+            }
+        });
+        Self { frames }
+    }
+}
+
+impl Incoming for QuicIncoming {
+    async fn next(&mut self) -> Option<Decoded> {
+        self.frames.recv().await
+    }
+}
+
+/// Decodes one stream's length-prefixed frames, in order, until it ends.
+async fn read_stream(mut stream: quinn::RecvStream, frames: mpsc::Sender<Decoded>) {
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut buf = BytesMut::new();
+    loop {
+        loop {
+            let before = buf.len();
+            let decoded = match decoder.decode_stream(&mut buf) {
+                Ok(Some(envelope)) => Ok((envelope, before - buf.len())),
+                Ok(None) => break,
+                Err(e) => Err(ReadError::Decode(e)),
+            };
+            let failed = decoded.is_err();
+            if frames.send(decoded).await.is_err() || failed {
+                return;
+            }
+        }
+        match stream.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(None) => {
+                if let Err(e) = decoder.finish_stream(&buf) {
+                    let _ = frames.send(Err(ReadError::Decode(e))).await;
+                }
+                return;
+            }
+            // The connection's end is reported once, by the end of the queue.
+            Err(quinn::ReadError::ConnectionLost(_)) => return,
+            Err(e) => {
+                let _ = frames
+                    .send(Err(ReadError::Transport(TransportError::from(e))))
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+/// One outgoing stream and its compression context.
+struct OutStream {
+    send: quinn::SendStream,
+    encoder: Encoder,
+}
+
+/// The gateway's sending side of one QUIC connection.
+struct QuicOutgoing {
+    connection: quinn::Connection,
+    control: OutStream,
+    channels: HashMap<u32, OutStream>,
+    config: EncoderConfig,
+    /// Compression to switch on after the next frame (Welcome goes out plain).
+    pending: Option<CompressionPolicy>,
+    buf: BytesMut,
+}
+
+impl QuicOutgoing {
+    fn new(connection: quinn::Connection, control: quinn::SendStream) -> Self {
+        Self {
+            connection,
+            control: OutStream {
+                send: control,
+                encoder: Encoder::new(EncoderConfig::default()),
+            },
+            channels: HashMap::new(),
+            config: EncoderConfig::default(),
+            pending: None,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl Outgoing for QuicOutgoing {
+    fn negotiated(&mut self, policy: CompressionPolicy, params: ZstdParams) {
+        self.config = EncoderConfig {
+            zstd: params,
+            ..EncoderConfig::default()
+        };
+        self.control.encoder = Encoder::new(self.config.clone());
+        self.pending = Some(policy);
+    }
+
+    async fn write(&mut self, envelope: &Envelope) -> Result<usize, TransportError> {
+        let route = streams::route(envelope);
+        let stream = match route {
+            Route::Control => &mut self.control,
+            Route::Channel(channel) => {
+                if !self.channels.contains_key(&channel) {
+                    let send = self.connection.open_uni().await?;
+                    let encoder = Encoder::new(self.config.clone());
+                    self.channels.insert(channel, OutStream { send, encoder });
+                }
+                self.channels.get_mut(&channel).expect("inserted above")
+            }
+        };
+        let len = stream.encoder.encode_stream(envelope, &mut self.buf)?;
+        stream.send.write_all(&self.buf).await?;
+        self.buf.clear();
+        if let Some(policy) = self.pending.take() {
+            self.control.encoder.set_compression(policy);
+            self.config.compression = policy;
+        }
+        if let Route::Channel(channel) = route
+            && streams::ends_channel(envelope)
+            && let Some(mut done) = self.channels.remove(&channel)
+        {
+            let _ = done.send.finish();
+        }
+        Ok(len)
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        // quinn sends as soon as congestion control allows; nothing is held back here.
+        Ok(())
+    }
+
+    /// Finishes the streams, gives the client a moment to read the control stream to its end
+    /// (closing at once would drop what is still in flight), then closes.
+    async fn close(&mut self) {
+        for stream in self.channels.values_mut() {
+            let _ = stream.send.finish();
+        }
+        if self.control.send.finish().is_ok() {
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.control.send.stopped()).await;
+        }
+        self.connection.close(0u32.into(), b"closed");
+    }
+}

@@ -211,7 +211,7 @@ impl Outgoing {
         match self {
             Outgoing::Ws { encoder, .. } => *encoder = Encoder::new(config),
             Outgoing::Quic(quic) => {
-                quic.control.encoder = Encoder::new(config.clone());
+                quic.control.encoder = Encoder::new(config);
                 quic.config = config;
             }
         }
@@ -395,7 +395,7 @@ impl QuicOutgoing {
             Route::Channel(channel) => {
                 if !self.channels.contains_key(&channel) {
                     let send = self.connection.open_uni().await?;
-                    let encoder = Encoder::new(self.config.clone());
+                    let encoder = Encoder::new(self.config);
                     self.channels.insert(channel, OutStream { send, encoder });
                 }
                 self.channels.get_mut(&channel).expect("inserted above")

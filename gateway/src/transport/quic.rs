@@ -225,7 +225,7 @@ impl Outgoing for QuicOutgoing {
             zstd: params,
             ..EncoderConfig::default()
         };
-        self.control.encoder = Encoder::new(self.config.clone());
+        self.control.encoder = Encoder::new(self.config);
         self.pending = Some(policy);
     }
 
@@ -236,7 +236,7 @@ impl Outgoing for QuicOutgoing {
             Route::Channel(channel) => {
                 if !self.channels.contains_key(&channel) {
                     let send = self.connection.open_uni().await?;
-                    let encoder = Encoder::new(self.config.clone());
+                    let encoder = Encoder::new(self.config);
                     self.channels.insert(channel, OutStream { send, encoder });
                 }
                 self.channels.get_mut(&channel).expect("inserted above")

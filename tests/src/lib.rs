@@ -110,6 +110,8 @@ pub enum Transport {
     Ws,
     /// WebSocket over TLS, certificate pinned.
     Wss,
+    /// QUIC, certificate pinned.
+    Quic,
 }
 
 impl Transport {
@@ -118,29 +120,31 @@ impl Transport {
         match self {
             Transport::Ws => "ws",
             Transport::Wss => "wss",
+            Transport::Quic => "quic",
         }
     }
 }
 
-/// Runs an async test body once per transport: `over_transports!(name, |transport| async
-/// move { … })` defines tests `name::ws` and `name::wss`.
+/// Runs an async test body once per transport: `over_transports!(name, |transport: Transport|
+/// async move { … })` defines tests `name::ws`, `name::wss` and `name::quic`;
+/// `over_transports!(name, [ws: Ws, wss: Wss], …)` picks the transports.
 #[macro_export]
 macro_rules! over_transports {
-    ($name:ident, $body:expr) => {
+    ($name:ident, [$($test:ident: $variant:ident),+], $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn ws() {
-                ($body)($crate::Transport::Ws).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn wss() {
-                ($body)($crate::Transport::Wss).await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    ($body)($crate::Transport::$variant).await
+                }
+            )+
         }
+    };
+    ($name:ident, $body:expr) => {
+        $crate::over_transports!($name, [ws: Ws, wss: Wss, quic: Quic], $body);
     };
 }
 

@@ -8,17 +8,17 @@ use std::time::Duration;
 use devtail_client::proto::v1::{self, envelope::Body};
 use devtail_client::{Client, ConnectOptions, Status, Terminal, TerminalEvent};
 use devtail_tests::chaos::ChaosProxy;
-use devtail_tests::{TestGateway, raw, read_until};
+use devtail_tests::{TestGateway, Transport, over_transports, raw, read_until};
 use futures_util::{SinkExt as _, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn resuming() -> ConnectOptions {
+fn resuming(gateway: &TestGateway) -> ConnectOptions {
     ConnectOptions {
         reconnect: true,
-        ..Default::default()
+        ..gateway.options()
     }
 }
 
@@ -51,9 +51,8 @@ fn count_resumes(client: &Client) -> tokio::task::JoinHandle<usize> {
     })
 }
 
-#[tokio::test]
-async fn twenty_megabytes_cross_fifty_cuts_byte_exact() {
-    let gateway = TestGateway::start();
+over_transports!(twenty_megabytes_cross_fifty_cuts_byte_exact, [ws: Ws, wss: Wss], |transport: Transport| async move {
+    let gateway = TestGateway::start().on(transport);
     let mut data = Vec::with_capacity(20 << 20);
     let mut counter = 0u64;
     while data.len() < 20 << 20 {
@@ -64,7 +63,7 @@ async fn twenty_megabytes_cross_fifty_cuts_byte_exact() {
     let expected = Sha256::digest(&data);
 
     let mut proxy = ChaosProxy::start(gateway.addr).await;
-    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+    let client = Client::connect(&gateway.url_at(proxy.addr()), &gateway.token, resuming(&gateway))
         .await
         .unwrap();
     let resumes = count_resumes(&client);
@@ -106,13 +105,12 @@ async fn twenty_megabytes_cross_fifty_cuts_byte_exact() {
         resumes >= 50,
         "only {resumes} resumes: the cuts did not happen"
     );
-}
+});
 
-#[tokio::test]
-async fn input_typed_through_cuts_arrives_exactly_once_in_order() {
-    let gateway = TestGateway::start();
+over_transports!(input_typed_through_cuts_arrives_exactly_once_in_order, [ws: Ws, wss: Wss], |transport: Transport| async move {
+    let gateway = TestGateway::start().on(transport);
     let mut proxy = ChaosProxy::start(gateway.addr).await;
-    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+    let client = Client::connect(&gateway.url_at(proxy.addr()), &gateway.token, resuming(&gateway))
         .await
         .unwrap();
     let resumes = count_resumes(&client);
@@ -156,17 +154,16 @@ async fn input_typed_through_cuts_arrives_exactly_once_in_order() {
         resumes >= 10,
         "only {resumes} resumes: the cuts did not happen"
     );
-}
+});
 
-#[tokio::test]
-async fn input_waiting_for_a_busy_program_survives_a_cut() {
+over_transports!(input_waiting_for_a_busy_program_survives_a_cut, [ws: Ws, wss: Wss], |transport: Transport| async move {
     // The program does not read for a while: pasted input backs up into the gateway (its
     // terminal's input queue is full) and the client; the connection drops, and the next one
     // times out too (the gateway reads no frames while input waits). Input the gateway had
     // acknowledged but not yet handed to the terminal must not be lost.
-    let gateway = TestGateway::start_with(&["--heartbeat", "1", "--idle-timeout", "2"]);
+    let gateway = TestGateway::start_with(&["--heartbeat", "1", "--idle-timeout", "2"]).on(transport);
     let proxy = ChaosProxy::start(gateway.addr).await;
-    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
+    let client = Client::connect(&gateway.url_at(proxy.addr()), &gateway.token, resuming(&gateway))
         .await
         .unwrap();
     let mut terminal = client
@@ -209,7 +206,7 @@ async fn input_waiting_for_a_busy_program_survives_a_cut() {
     assert_eq!(pasted.len(), expected.len(), "no chunk lost or doubled");
     assert!(pasted == expected, "chunks in order");
     paste.await.unwrap();
-}
+});
 
 /// Waits for the next event that is not output, collecting the output before it.
 async fn next_non_output(terminal: &mut Terminal) -> (usize, TerminalEvent) {
@@ -227,12 +224,16 @@ async fn next_non_output(terminal: &mut Terminal) -> (usize, TerminalEvent) {
 /// A session goes away while its terminal prints ≈ 2.4 MB (more than the gateway keeps for it,
 /// given `args`); it resumes with what was kept, then a snapshot for the rest, then live
 /// output. Returns the output bytes replayed before the snapshot.
-async fn away_past_what_is_kept(args: &[&str]) -> usize {
-    let gateway = TestGateway::start_with(args);
+async fn away_past_what_is_kept(transport: Transport, args: &[&str]) -> usize {
+    let gateway = TestGateway::start_with(args).on(transport);
     let proxy = ChaosProxy::start(gateway.addr).await;
-    let client = Client::connect(&proxy.url(), &gateway.token, resuming())
-        .await
-        .unwrap();
+    let client = Client::connect(
+        &gateway.url_at(proxy.addr()),
+        &gateway.token,
+        resuming(&gateway),
+    )
+    .await
+    .unwrap();
     let mut status = client.status();
     let mut terminal = client
         .open_terminal(sh("echo START; while [ ! -e go ]; do sleep 0.02; done; \
@@ -304,93 +305,95 @@ async fn away_past_what_is_kept(args: &[&str]) -> usize {
     replayed
 }
 
-#[tokio::test]
-async fn a_session_away_past_its_budget_resumes_with_a_flagged_snapshot() {
-    let replayed = away_past_what_is_kept(&["--replay-budget", "1048576"]).await;
+over_transports!(a_session_away_past_its_budget_resumes_with_a_flagged_snapshot, [ws: Ws, wss: Wss], |transport: Transport| async move {
+    let replayed = away_past_what_is_kept(transport, &["--replay-budget", "1048576"]).await;
     assert!(
         replayed > 512 << 10,
         "the budget's worth was replayed first ({replayed} B)"
     );
-}
+});
 
-#[tokio::test]
-async fn sessions_away_share_the_gateways_replay_memory() {
+over_transports!(sessions_away_share_the_gateways_replay_memory, [ws: Ws, wss: Wss], |transport: Transport| async move {
     // Each session's budget (8 MiB) would hold the whole flood; the gateway-wide cap does not.
-    let replayed = away_past_what_is_kept(&["--replay-memory", "262144"]).await;
+    let replayed = away_past_what_is_kept(transport, &["--replay-memory", "262144"]).await;
     assert!(replayed < 1 << 20, "{replayed} B replayed despite the cap");
-}
+});
 
-#[tokio::test]
-async fn a_second_device_attaches_mid_stream_with_history_and_both_type() {
-    let gateway = TestGateway::start();
-    let phone_token = gateway.add_device("phone");
-    let laptop = gateway.client().await;
-    let mut on_laptop = laptop
-        .open_terminal(sh(
-            "i=1; while [ $i -le 300 ]; do echo line-$i; i=$((i+1)); sleep 0.005; done; \
+over_transports!(
+    a_second_device_attaches_mid_stream_with_history_and_both_type,
+    |transport: Transport| async move {
+        let gateway = TestGateway::start().on(transport);
+        let phone_token = gateway.add_device("phone");
+        let laptop = gateway.client().await;
+        let mut on_laptop = laptop
+            .open_terminal(sh(
+                "i=1; while [ $i -le 300 ]; do echo line-$i; i=$((i+1)); sleep 0.005; done; \
              echo STREAM-END; exec cat",
-        ))
-        .await
-        .unwrap();
-    read_until(&mut on_laptop, "line-40\r\n", WAIT).await;
-
-    // The phone joins while the lines still stream: all of it from the first byte, then live.
-    let phone = Client::connect(&gateway.url(), &phone_token, ConnectOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        phone.welcome().identity.as_ref().unwrap().device_name,
-        "phone"
-    );
-    let mut on_phone = phone.attach(on_laptop.id(), false, 0).await.unwrap();
-    assert_eq!(on_phone.opened().output_offset, 0);
-    let seen = read_until(&mut on_phone, "STREAM-END", WAIT).await;
-    let expected: String = (1..=300).map(|i| format!("line-{i}\r\n")).collect();
-    assert!(
-        seen.starts_with(&expected),
-        "history then live, in order: {seen:?}"
-    );
-    read_until(&mut on_laptop, "STREAM-END", WAIT).await;
-
-    // Both type; both see both.
-    on_phone.write(&b"from-phone\n"[..]).await.unwrap();
-    read_until(&mut on_laptop, "from-phone", WAIT).await;
-    on_laptop.write(&b"from-laptop\n"[..]).await.unwrap();
-    read_until(&mut on_phone, "from-laptop", WAIT).await;
-
-    // The size follows the device that resized last.
-    let size_becomes = |rows: u32, cols: u32| {
-        let laptop = &laptop;
-        async move {
-            tokio::time::timeout(WAIT, async {
-                loop {
-                    let list = laptop.sessions().await.unwrap();
-                    let size = list.terminals[0].size.unwrap();
-                    if (size.rows, size.cols) == (rows, cols) {
-                        return list;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
+            ))
             .await
-            .unwrap_or_else(|_| panic!("the terminal never became {rows}x{cols}"))
-        }
-    };
-    on_laptop.resize(20, 70).await.unwrap();
-    size_becomes(20, 70).await;
-    on_phone.resize(33, 101).await.unwrap();
-    let list = size_becomes(33, 101).await;
-    assert_eq!(list.terminals[0].attached_clients, 2);
+            .unwrap();
+        read_until(&mut on_laptop, "line-40\r\n", WAIT).await;
 
-    // A read-only watcher sees the output but cannot type.
-    let mut watcher = phone.attach(on_laptop.id(), true, u64::MAX).await.unwrap();
-    assert!(watcher.opened().read_only);
-    watcher.write(&b"sneaky\n"[..]).await.unwrap();
-    match tokio::time::timeout(WAIT, watcher.next_event()).await {
-        Ok(Some(TerminalEvent::Error { message, .. })) => assert!(message.contains("read-only")),
-        other => panic!("expected a read-only error, got {other:?}"),
+        // The phone joins while the lines still stream: all of it from the first byte, then live.
+        let phone = Client::connect(&gateway.url(), &phone_token, gateway.options())
+            .await
+            .unwrap();
+        assert_eq!(
+            phone.welcome().identity.as_ref().unwrap().device_name,
+            "phone"
+        );
+        let mut on_phone = phone.attach(on_laptop.id(), false, 0).await.unwrap();
+        assert_eq!(on_phone.opened().output_offset, 0);
+        let seen = read_until(&mut on_phone, "STREAM-END", WAIT).await;
+        let expected: String = (1..=300).map(|i| format!("line-{i}\r\n")).collect();
+        assert!(
+            seen.starts_with(&expected),
+            "history then live, in order: {seen:?}"
+        );
+        read_until(&mut on_laptop, "STREAM-END", WAIT).await;
+
+        // Both type; both see both.
+        on_phone.write(&b"from-phone\n"[..]).await.unwrap();
+        read_until(&mut on_laptop, "from-phone", WAIT).await;
+        on_laptop.write(&b"from-laptop\n"[..]).await.unwrap();
+        read_until(&mut on_phone, "from-laptop", WAIT).await;
+
+        // The size follows the device that resized last.
+        let size_becomes = |rows: u32, cols: u32| {
+            let laptop = &laptop;
+            async move {
+                tokio::time::timeout(WAIT, async {
+                    loop {
+                        let list = laptop.sessions().await.unwrap();
+                        let size = list.terminals[0].size.unwrap();
+                        if (size.rows, size.cols) == (rows, cols) {
+                            return list;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+                .await
+                .unwrap_or_else(|_| panic!("the terminal never became {rows}x{cols}"))
+            }
+        };
+        on_laptop.resize(20, 70).await.unwrap();
+        size_becomes(20, 70).await;
+        on_phone.resize(33, 101).await.unwrap();
+        let list = size_becomes(33, 101).await;
+        assert_eq!(list.terminals[0].attached_clients, 2);
+
+        // A read-only watcher sees the output but cannot type.
+        let mut watcher = phone.attach(on_laptop.id(), true, u64::MAX).await.unwrap();
+        assert!(watcher.opened().read_only);
+        watcher.write(&b"sneaky\n"[..]).await.unwrap();
+        match tokio::time::timeout(WAIT, watcher.next_event()).await {
+            Ok(Some(TerminalEvent::Error { message, .. })) => {
+                assert!(message.contains("read-only"))
+            }
+            other => panic!("expected a read-only error, got {other:?}"),
+        }
     }
-}
+);
 
 type RawSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -1,12 +1,18 @@
-//! TLS: `wss://` on the gateway's own port with its self-signed certificate pinned by
+//! TLS and QUIC: `wss://` on the gateway's own port with its self-signed certificate pinned by
 //! fingerprint; a wrong or missing fingerprint is refused clearly; plain `ws://` is refused on
-//! an address that is neither loopback nor tailnet.
+//! an address that is neither loopback nor tailnet; a QUIC connection survives the client
+//! changing address.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
+use std::time::Duration;
+
 use devtail_client::proto::v1::{self, envelope::Body};
-use devtail_client::{Client, ClientError};
+use devtail_client::{Client, ClientError, TerminalEvent};
 use devtail_tests::{TestGateway, Transport, raw};
+use sha2::{Digest as _, Sha256};
+
+const WAIT: Duration = Duration::from_secs(20);
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -97,4 +103,63 @@ async fn plain_ws_is_refused_off_loopback_but_wss_is_served() {
     )
     .await
     .expect("plain ws on loopback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_connection_migrates_to_a_new_address_without_a_resume() {
+    let gateway = TestGateway::start().on(Transport::Quic);
+    let mut data = Vec::new();
+    let mut counter = 0u64;
+    while data.len() < 4 << 20 {
+        data.extend_from_slice(&Sha256::digest(counter.to_le_bytes()));
+        counter += 1;
+    }
+    std::fs::write(gateway.workspace.path().join("big.bin"), &data).unwrap();
+
+    let client = gateway.client().await;
+    let mut status = client.status();
+    let mut terminal = client
+        .open_terminal(v1::TermOpen {
+            command: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                "stty raw -echo; echo READY; read _; cat big.bin; sleep 600".into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    devtail_tests::read_until(&mut terminal, "READY\n", WAIT).await;
+    terminal.write(&b"\n"[..]).await.unwrap();
+
+    // The device moves to a new address five times while the output streams.
+    let mut received = Vec::with_capacity(data.len());
+    let mut addresses = Vec::new();
+    while received.len() < data.len() {
+        match tokio::time::timeout(WAIT, terminal.next_event()).await {
+            Ok(Some(TerminalEvent::Output(bytes))) => received.extend_from_slice(&bytes),
+            other => panic!("unexpected {other:?} after {} bytes", received.len()),
+        }
+        let due = addresses.len() < 5 && received.len() > (addresses.len() + 1) * (600 << 10);
+        if due {
+            addresses.push(client.migrate().expect("a QUIC connection migrates"));
+        }
+    }
+    assert_eq!(addresses.len(), 5, "{addresses:?}");
+    let distinct: std::collections::BTreeSet<_> = addresses.iter().map(|a| a.port()).collect();
+    assert_eq!(
+        distinct.len(),
+        5,
+        "a new local port each time: {addresses:?}"
+    );
+    assert!(received == data, "byte-exact across migrations");
+    // No resume: the connection itself carried on.
+    assert!(
+        !status.has_changed().unwrap(),
+        "{:?}",
+        *status.borrow_and_update()
+    );
+    let log = gateway.log();
+    assert_eq!(log.matches("connection open").count(), 1, "{log}");
+    assert!(!log.contains("session resumed"), "{log}");
 }

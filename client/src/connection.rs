@@ -91,6 +91,9 @@ pub struct ConnectOptions {
     /// SHA-256 fingerprint of the gateway's certificate (64 hex digits), required by `wss://`
     /// and `quic://`: the gateway prints it at start.
     pub fingerprint: Option<String>,
+    /// Other URLs of the same gateway to resume the session on, tried in turn after the one it
+    /// started on (say `wss://` behind a network that blocks the UDP of `quic://`).
+    pub resume_urls: Vec<String>,
     /// Resume the session on a new connection when the connection drops (capped exponential
     /// backoff with full jitter), instead of ending it.
     pub reconnect: bool,
@@ -103,6 +106,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("no_compression", &self.no_compression)
             .field("tap", &self.tap.is_some())
             .field("fingerprint", &self.fingerprint)
+            .field("resume_urls", &self.resume_urls)
             .field("reconnect", &self.reconnect)
             .finish()
     }

@@ -362,6 +362,11 @@ impl Driver {
         mut reason: String,
         out: &mut mpsc::Receiver<Outbound>,
     ) -> Result<Connection, String> {
+        // The URL the session started on, then the alternates, in turns; each round of them
+        // backs off like one attempt.
+        let urls: Vec<String> = std::iter::once(self.url.clone())
+            .chain(self.options.resume_urls.iter().cloned())
+            .collect();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -369,11 +374,18 @@ impl Driver {
                 attempt,
                 reason: reason.clone(),
             });
-            let delay = self.backoff(attempt);
+            let index = (attempt - 1) as usize % urls.len();
+            let round = (attempt - 1) / urls.len() as u32 + 1;
+            let delay = if index == 0 {
+                self.backoff(round)
+            } else {
+                Duration::ZERO
+            };
+            let url = &urls[index];
             let attempt_result = {
                 let try_once = async {
                     tokio::time::sleep(delay).await;
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, self.resume_handshake())
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, self.resume_handshake(url))
                         .await
                         .unwrap_or_else(|_| {
                             Err(ClientError::Closed(Some("handshake timed out".into())))
@@ -405,14 +417,14 @@ impl Driver {
                 // Refused (session expired, token revoked, gateway restarted): retrying the
                 // resume cannot help.
                 Err(e @ ClientError::Refused { .. }) => return Err(format!("session lost: {e}")),
-                Err(e) => reason = e.to_string(),
+                Err(e) => reason = format!("{url}: {e}"),
             }
         }
     }
 
     /// One resume attempt: Hello with the session's proof and what we hold, then apply the
     /// gateway's answer.
-    async fn resume_handshake(&self) -> Result<(Connection, Bytes), ClientError> {
+    async fn resume_handshake(&self, url: &str) -> Result<(Connection, Bytes), ClientError> {
         let last_seq_received = lock(&self.rel).last_received();
         let request = v1::ResumeRequest {
             session_id: self.session_id.clone(),
@@ -420,7 +432,7 @@ impl Driver {
             last_seq_received,
         };
         let (connection, welcome) =
-            handshake(&self.url, &self.token, &self.options, Some(request)).await?;
+            handshake(url, &self.token, &self.options, Some(request)).await?;
         if !welcome.resumed {
             return Err(ClientError::Protocol(
                 "the gateway started a new session instead of resuming".to_owned(),

@@ -220,6 +220,11 @@ impl TestGateway {
         self
     }
 
+    /// The gateway's URL on `transport`.
+    pub fn on_url(&self, transport: Transport) -> String {
+        format!("{}://{}", transport.scheme(), self.addr)
+    }
+
     /// The URL of this gateway's transport at `addr` (a proxy in front of it, say).
     pub fn url_at(&self, addr: SocketAddr) -> String {
         format!("{}://{addr}", self.transport.scheme())

@@ -570,3 +570,50 @@ async fn a_resume_replaces_a_connection_the_gateway_still_thinks_alive() {
     let (code, message) = raw_resume(&url, &gateway.token, request).await.unwrap_err();
     assert_eq!(code, v1::ErrorCode::ResumeRejected, "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_started_on_websocket_resumes_on_quic() {
+    let gateway = TestGateway::start();
+    let proxy = ChaosProxy::start(gateway.addr).await;
+    let options = ConnectOptions {
+        resume_urls: vec![gateway.on_url(Transport::Quic)],
+        ..resuming(&gateway)
+    };
+    let client = Client::connect(&gateway.url_at(proxy.addr()), &gateway.token, options)
+        .await
+        .unwrap();
+    let mut status = client.status();
+    let mut terminal = client
+        .open_terminal(sh(
+            "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); sleep 0.005; done; \
+             echo END; exec cat",
+        ))
+        .await
+        .unwrap();
+    let mut seen = read_until(&mut terminal, "line-50\r\n", WAIT).await;
+
+    // The WebSocket path goes away for good (say, a network that blocks TCP to the gateway);
+    // the client resumes the same session over QUIC.
+    proxy.set_refusing(true);
+    proxy.cut_all();
+    tokio::time::timeout(
+        WAIT,
+        status.wait_for(|s| matches!(s, Status::Reconnecting { .. })),
+    )
+    .await
+    .expect("the client notices the cut")
+    .unwrap();
+    seen.push_str(&read_until(&mut terminal, "END\r\n", WAIT).await);
+    let expected: String = (0..400).map(|i| format!("line-{i}\r\n")).collect();
+    assert!(
+        seen.starts_with(&expected),
+        "every line once, in order, across the change of transport: {seen:?}"
+    );
+    assert_eq!(*status.borrow(), Status::Connected);
+    let log = gateway.log();
+    assert_eq!(log.matches("session resumed").count(), 1, "{log}");
+    assert_eq!(log.matches("connection open").count(), 2, "{log}");
+    // Typing still works over the new transport.
+    terminal.write(&b"over-quic\n"[..]).await.unwrap();
+    read_until(&mut terminal, "over-quic\r\nover-quic", WAIT).await;
+}

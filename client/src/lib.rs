@@ -21,4 +21,4 @@ pub use devtail_proto as proto;
 pub use reconnect::{Endpoint, InputSender, ReconnectEvent, ReconnectingTerminal};
 pub use session::Status;
 pub use terminal::{Terminal, TerminalEvent, TerminalWriter};
-pub use url::{DEFAULT_PORT, GatewayUrl, Scheme};
+pub use url::{DEFAULT_PORT, GatewayUrl, PairingUrl, Scheme};

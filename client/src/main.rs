@@ -1,5 +1,6 @@
 //! `devtail`: use a devtail gateway's terminals from a laptop or a script.
 
+mod config;
 mod interactive;
 
 use std::io::Write as _;
@@ -21,7 +22,8 @@ use tokio::io::AsyncReadExt as _;
     version,
     after_help = "\
 Examples:
-  export DEVTAIL_TOKEN=dt_…                 the token `devtail-gateway` printed
+  devtail pair 'devtail://…'                once: the URL `devtail-gateway pair` printed
+  export DEVTAIL_TOKEN=dt_…                 or: the token `devtail-gateway` printed
   devtail exec -- uname -a                  run a command, exit with its status
   devtail term                              interactive shell (detach: Ctrl-\\ d)
   devtail term -- htop
@@ -31,9 +33,10 @@ Examples:
   devtail --url wss://host:8722 --fingerprint 3f5a… term    over TLS, pinning the certificate"
 )]
 struct Cli {
-    /// Gateway URL.
-    #[arg(long, env = "DEVTAIL_URL", default_value = "ws://127.0.0.1:8722")]
-    url: String,
+    /// Gateway URL: ws://, wss:// or quic:// [default: the paired gateway, else
+    /// ws://127.0.0.1:8722].
+    #[arg(long, env = "DEVTAIL_URL")]
+    url: Option<String>,
     /// Device token.
     #[arg(long, env = "DEVTAIL_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -75,6 +78,15 @@ enum Command {
         /// Watch only: input is not sent.
         #[arg(long)]
         read_only: bool,
+    },
+    /// Pair this computer with a gateway: store the URL `devtail-gateway pair` printed (address,
+    /// device token, certificate fingerprint) so later commands need no flags.
+    #[command(
+        after_help = "Example: devtail pair 'devtail://100.64.0.7:8722?token=dt_…&fp=…&name=laptop&transports=quic,wss'"
+    )]
+    Pair {
+        /// The devtail:// pairing URL.
+        url: String,
     },
     /// Protocol test client: print every frame sent and received as a JSON line, while
     /// doing a ping, a session list, and (when given) running a command to its exit.
@@ -120,12 +132,31 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let token = cli.token.context(
-        "no token: pass --token or set DEVTAIL_TOKEN (devtail-gateway prints one at first start)",
-    )?;
+    if let Command::Pair { url } = &cli.command {
+        return pair(url);
+    }
+    // Flags and environment first, then the saved pairing, then loopback.
+    let saved = config::load()?;
+    let (url, resume_urls) = match (&cli.url, &saved) {
+        (Some(url), _) => (url.clone(), Vec::new()),
+        (None, Some(saved)) => (saved.urls[0].clone(), saved.urls[1..].to_vec()),
+        (None, None) => ("ws://127.0.0.1:8722".to_owned(), Vec::new()),
+    };
+    let token = cli
+        .token
+        .clone()
+        .or_else(|| saved.as_ref().map(|s| s.token.clone()))
+        .context(
+            "no token: run `devtail pair URL` with the URL `devtail-gateway pair` prints, or pass \
+             --token / set DEVTAIL_TOKEN (devtail-gateway prints one at first start)",
+        )?;
     let mut options = ConnectOptions {
         client_name: Some(concat!("devtail-cli/", env!("CARGO_PKG_VERSION")).to_owned()),
-        fingerprint: cli.fingerprint.clone(),
+        fingerprint: cli
+            .fingerprint
+            .clone()
+            .or_else(|| saved.as_ref().map(|s| s.fingerprint.clone())),
+        resume_urls,
         ..ConnectOptions::default()
     };
     if let Command::Frames { no_compression, .. } = &cli.command {
@@ -133,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         options.tap = Some(json_tap());
     }
     let endpoint = Endpoint {
-        url: cli.url,
+        url,
         token,
         options,
     };
@@ -153,7 +184,27 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Sessions => sessions(connect(&endpoint).await?).await,
         Command::Frames { command, .. } => frames(connect(&endpoint).await?, command).await,
+        Command::Pair { .. } => unreachable!("handled above"),
     }
+}
+
+/// `devtail pair URL`: checks and stores the pairing.
+fn pair(url: &str) -> anyhow::Result<i32> {
+    let pairing = devtail_client::PairingUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let path = config::save(&pairing)?;
+    let urls = pairing.urls();
+    println!(
+        "Paired as {:?} with the gateway at {} (then {}). Saved to {}.",
+        pairing.name,
+        urls[0],
+        if urls.len() > 1 {
+            urls[1..].join(", ")
+        } else {
+            "nothing else".to_owned()
+        },
+        path.display()
+    );
+    Ok(0)
 }
 
 async fn connect(endpoint: &Endpoint) -> anyhow::Result<Client> {

@@ -7,6 +7,7 @@
 //! [`devtail_proto`]'s codec; this crate adds the IO around it.
 
 pub mod auth;
+pub mod pair;
 pub(crate) mod session;
 pub mod terminal;
 pub mod tls;

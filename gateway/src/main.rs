@@ -83,6 +83,24 @@ enum Command {
     /// Manage device tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Pair a new device: issue it a token and print a devtail:// URL and its QR code holding
+    /// the address, the token and the certificate fingerprint. Scan it with the app, or run
+    /// `devtail pair URL` on a laptop.
+    #[command(
+        after_help = "Examples:\n  devtail-gateway pair --name phone\n  devtail-gateway --listen 0.0.0.0:8722 pair --host devbox.tailnet.ts.net"
+    )]
+    Pair {
+        /// Device name: letters, digits, '-', '_', '.' [default: device-N].
+        #[arg(long)]
+        name: Option<String>,
+        /// Host name or address the device should use [default: the --listen address, or
+        /// this machine's address when listening on every interface].
+        #[arg(long)]
+        host: Option<String>,
+        /// Print only the URL, no QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,11 +156,68 @@ fn main() -> anyhow::Result<()> {
 
     match cli.command {
         Some(Command::Token(command)) => token_command(&mut tokens, command),
+        Some(Command::Pair {
+            ref name,
+            ref host,
+            no_qr,
+        }) => pair(
+            &cli,
+            &state_dir,
+            &mut tokens,
+            name.as_deref(),
+            host.as_deref(),
+            no_qr,
+        ),
         None => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(run(cli, state_dir, tokens))
         }
     }
+}
+
+fn pair(
+    cli: &Cli,
+    state_dir: &std::path::Path,
+    tokens: &mut TokenStore,
+    name: Option<&str>,
+    host: Option<&str>,
+    no_qr: bool,
+) -> anyhow::Result<()> {
+    let name = match name {
+        Some(name) => name.to_owned(),
+        None => (1..)
+            .map(|n| format!("device-{n}"))
+            .find(|candidate| tokens.devices().iter().all(|d| &d.name != candidate))
+            .expect("a free name"),
+    };
+    let token = tokens.add(&name)?;
+    let identity = Identity::load_or_create(state_dir)
+        .with_context(|| format!("TLS certificate in {}", state_dir.display()))?;
+    let host = match host {
+        Some(host) => host.to_owned(),
+        None => devtail_gateway::pair::reachable_host(cli.listen).to_string(),
+    };
+    let plain = cli.insecure
+        || host
+            .parse()
+            .is_ok_and(|ip: std::net::IpAddr| plaintext_ok(ip));
+    let url = devtail_gateway::pair::url(
+        &host,
+        cli.listen.port(),
+        &token,
+        &identity.fingerprint(),
+        &name,
+        plain,
+    );
+    if !no_qr {
+        println!("{}", devtail_gateway::pair::qr(&url)?);
+    }
+    println!("{url}");
+    eprintln!(
+        "Device {name:?} paired: scan the code with the app, or run `devtail pair '{url}'` on a \
+         laptop. The URL holds the device's token: it is shown only this once."
+    );
+    Ok(())
 }
 
 fn token_command(tokens: &mut TokenStore, command: TokenCommand) -> anyhow::Result<()> {

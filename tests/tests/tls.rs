@@ -163,3 +163,77 @@ async fn a_quic_connection_migrates_to_a_new_address_without_a_resume() {
     assert_eq!(log.matches("connection open").count(), 1, "{log}");
     assert!(!log.contains("session resumed"), "{log}");
 }
+
+#[tokio::test]
+async fn pairing_stores_everything_a_laptop_needs() {
+    let gateway = TestGateway::start();
+    let out = std::process::Command::new(devtail_tests::bin("devtail-gateway"))
+        .arg("--state-dir")
+        .arg(gateway.state_dir.path())
+        .args(["--listen", &gateway.addr.to_string()])
+        .args(["pair", "--name", "laptop"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let url = stdout
+        .lines()
+        .find(|l| l.starts_with("devtail://"))
+        .expect("a pairing URL")
+        .to_owned();
+    assert!(stdout.lines().count() > 20, "a QR code above the URL");
+    assert!(
+        url.contains(&gateway.fingerprint) && url.contains("name=laptop"),
+        "{url}"
+    );
+    assert!(url.contains("transports=quic,wss,ws"), "{url}");
+
+    let config = tempfile::tempdir().unwrap();
+    let devtail = |args: &[&str]| {
+        std::process::Command::new(devtail_tests::bin("devtail"))
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("DEVTAIL_URL")
+            .env_remove("DEVTAIL_TOKEN")
+            .env_remove("DEVTAIL_FINGERPRINT")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let paired = devtail(&["pair", &url]);
+    assert!(
+        paired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paired.stderr)
+    );
+    let saved = config.path().join("devtail/config.json");
+    let mode = std::fs::metadata(&saved).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    // No flags, no environment: the saved pairing is used, over QUIC, as device "laptop".
+    let run = devtail(&["exec", "--", "echo", "paired-and-working"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("paired-and-working"));
+    let log = gateway
+        .wait_for_log("device=laptop", Duration::from_secs(10))
+        .await;
+    assert!(
+        log.lines().any(|l| l.contains("connection open")
+            && l.contains("device=laptop")
+            && l.contains("transport=\"quic\"")),
+        "{log}"
+    );
+
+    // A damaged pairing URL is refused with a reason.
+    let bad = devtail(&["pair", "devtail://host:1?token=abc"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no fp"));
+}

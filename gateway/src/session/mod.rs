@@ -125,6 +125,7 @@ pub(crate) async fn serve<I, O>(
     mut outgoing: O,
     shutdown: watch::Receiver<bool>,
     heartbeats: Heartbeats,
+    transport: &'static str,
 ) where
     I: Incoming,
     O: Outgoing,
@@ -156,7 +157,7 @@ pub(crate) async fn serve<I, O>(
         policy,
         Arc::clone(&counters),
     ));
-    info!(%peer, %device, %session, "connection open");
+    info!(%peer, %device, %session, transport, "connection open");
 
     let end = loop {
         tokio::select! {

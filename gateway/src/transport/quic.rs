@@ -112,6 +112,7 @@ pub async fn serve(
                 outgoing,
                 shutdown,
                 Heartbeats::Transport,
+                "quic",
             )
             .await;
         });

@@ -102,7 +102,7 @@ async fn accept(
             Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => return debug!(%peer, "TLS handshake timed out"),
         };
-        return upgrade(tls, peer, gateway, config, shutdown, None).await;
+        return upgrade(tls, peer, gateway, config, shutdown, None, "wss").await;
     }
     let local = tcp.local_addr().ok();
     let plain_ok = gateway.config().insecure || local.is_some_and(|a| crate::plaintext_ok(a.ip()));
@@ -119,7 +119,7 @@ async fn accept(
             local.map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string()),
         )
     });
-    upgrade(tcp, peer, gateway, config, shutdown, refusal).await;
+    upgrade(tcp, peer, gateway, config, shutdown, refusal, "ws").await;
 }
 
 /// The WebSocket upgrade, then the session (or, with `refusal`, an Error and a Close).
@@ -130,6 +130,7 @@ async fn upgrade<S>(
     config: WebSocketConfig,
     shutdown: watch::Receiver<bool>,
     refusal: Option<String>,
+    transport: &'static str,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -157,6 +158,7 @@ async fn upgrade<S>(
         outgoing,
         shutdown,
         Heartbeats::Session,
+        transport,
     )
     .await;
 }

@@ -155,6 +155,7 @@ pub struct Client {
     status: watch::Receiver<Status>,
     /// The QUIC endpoint of the current connection, when it is QUIC.
     endpoint: Arc<Mutex<Option<quinn::Endpoint>>>,
+    reconnect_now: Arc<watch::Sender<u64>>,
     welcome: v1::Welcome,
     next_channel: AtomicU32,
     next_request: AtomicU64,
@@ -177,16 +178,25 @@ impl Client {
             Driver::connect(url, token, options, Arc::clone(&shared), status).await?;
         let (out_tx, out_rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
         let endpoint = Arc::clone(&driver.endpoint);
+        let reconnect_now = Arc::clone(&driver.reconnect_now);
         tokio::spawn(driver.run(connection, out_rx));
         Ok(Self {
             out: out_tx,
             shared,
             status: status_rx,
             endpoint,
+            reconnect_now,
             welcome,
             next_channel: AtomicU32::new(1),
             next_request: AtomicU64::new(1),
         })
+    }
+
+    /// Drops the current connection and resumes the session on a new one at once (with
+    /// [`ConnectOptions::reconnect`]; otherwise the session ends): for when the device knows
+    /// its network changed in a way the transport cannot follow. Nothing is lost either way.
+    pub fn reconnect_now(&self) {
+        self.reconnect_now.send_modify(|requests| *requests += 1);
     }
 
     /// Moves a QUIC connection to a new local UDP socket (a fresh port on the same interfaces),

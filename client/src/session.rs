@@ -68,6 +68,8 @@ pub(crate) struct Driver {
     wake: Arc<Notify>,
     /// The current connection's QUIC endpoint, if it is QUIC (for migration).
     pub(crate) endpoint: Arc<Mutex<Option<quinn::Endpoint>>>,
+    /// [`Client::reconnect_now`](crate::Client::reconnect_now): drop the connection, resume.
+    pub(crate) reconnect_now: Arc<watch::Sender<u64>>,
     jitter: u64,
 }
 
@@ -205,6 +207,7 @@ impl Driver {
             status,
             wake: Arc::new(Notify::new()),
             endpoint: Arc::default(),
+            reconnect_now: Arc::new(watch::channel(0).0),
             jitter: u64::from(std::process::id()) | 1,
         };
         Ok((driver, welcome, connection))
@@ -253,6 +256,8 @@ impl Driver {
             endpoint,
         } = connection;
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = endpoint;
+        // Requests made before this connection are not for it.
+        let mut forced = self.reconnect_now.subscribe();
         let stop = Arc::new(Notify::new());
         let mut reader = tokio::spawn(read_loop(
             incoming,
@@ -314,6 +319,9 @@ impl Driver {
                 }
                 () = sleep_until(timeout) => lock(&self.rel).handle_timeout(Instant::now()),
                 () = self.wake.notified() => {}
+                Ok(()) = forced.changed() => {
+                    break Ended::Lost("reconnect requested".to_owned());
+                }
                 end = &mut reader => {
                     break match end {
                         Ok(ended) => ended,

@@ -617,3 +617,72 @@ async fn a_session_started_on_websocket_resumes_on_quic() {
     terminal.write(&b"over-quic\n"[..]).await.unwrap();
     read_until(&mut terminal, "over-quic\r\nover-quic", WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections() {
+    // UDP has no connection for a proxy to cut: the client drops its QUIC connection itself,
+    // forty times, while output streams and keys are typed.
+    let gateway = TestGateway::start().on(Transport::Quic);
+    let mut data = Vec::with_capacity(8 << 20);
+    let mut counter = 0u64;
+    while data.len() < 8 << 20 {
+        data.extend_from_slice(&Sha256::digest(counter.to_le_bytes()));
+        counter += 1;
+    }
+    std::fs::write(gateway.workspace.path().join("big.bin"), &data).unwrap();
+    let client = Client::connect(&gateway.url(), &gateway.token, resuming(&gateway))
+        .await
+        .unwrap();
+    let resumes = count_resumes(&client);
+
+    let mut output = client
+        .open_terminal(sh(
+            "stty raw -echo; echo READY; read _; cat big.bin; sleep 600",
+        ))
+        .await
+        .unwrap();
+    let mut input = client
+        .open_terminal(sh("stty raw -echo; echo READY; exec cat > typed.txt"))
+        .await
+        .unwrap();
+    read_until(&mut output, "READY\n", WAIT).await;
+    read_until(&mut input, "READY\n", WAIT).await;
+    output.write(&b"\n"[..]).await.unwrap();
+
+    let mut expected_typed = String::new();
+    let mut received = Vec::with_capacity(data.len());
+    let mut drops = 0;
+    let mut key = 0;
+    while received.len() < data.len() {
+        match tokio::time::timeout(WAIT, output.next_event()).await {
+            Ok(Some(TerminalEvent::Output(bytes))) => received.extend_from_slice(&bytes),
+            other => panic!("unexpected {other:?} after {} bytes", received.len()),
+        }
+        let typed = format!("{key},");
+        key += 1;
+        expected_typed.push_str(&typed);
+        input.write(typed.into_bytes()).await.unwrap();
+        if drops < 40 && received.len() > (drops + 1) * (data.len() / 42) {
+            client.reconnect_now();
+            drops += 1;
+        }
+    }
+    assert!(received == data, "output byte-exact");
+    input.write(&b"END"[..]).await.unwrap();
+    expected_typed.push_str("END");
+    let path = gateway.workspace.path().join("typed.txt");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let typed = loop {
+        let typed = std::fs::read_to_string(&path).unwrap_or_default();
+        if typed.ends_with("END") || tokio::time::Instant::now() > deadline {
+            break typed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(typed == expected_typed, "input exactly once, in order");
+    drop((output, input));
+    drop(client);
+    let resumes = resumes.await.unwrap();
+    eprintln!("8 MiB out, {key} keys in, over {resumes} QUIC resumes");
+    assert!(resumes >= 40, "only {resumes} resumes");
+}

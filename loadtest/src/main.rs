@@ -9,6 +9,8 @@
 //! - `resume-latency`: cuts a session's connection through a chaos proxy and times, from the
 //!   new connection's accept, the resumed Welcome and the first replayed output byte;
 //! - `lingering-sessions`: the gateway's memory per session whose connection dropped;
+//! - `transports`: ws, wss and quic side by side: throughput, echo, and echo while another
+//!   terminal of the same connection floods;
 //! - `idle-bytes`: IP bytes per minute of idle connections (heartbeats and their acks), from
 //!   the kernel's counters of the gateway's sockets.
 //!
@@ -16,6 +18,7 @@
 //! idle connections, side-by-side peers) build on this.
 
 mod resume;
+mod transports;
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +35,7 @@ Examples:
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest resume-latency --count 50
+  devtail-loadtest --fingerprint $FP transports
   devtail-loadtest lingering-sessions --count 100 --away-kib 1024 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest idle-bytes --connections 10 --minutes 3")]
 struct Cli {
@@ -41,6 +45,9 @@ struct Cli {
     /// Device token.
     #[arg(long, env = "DEVTAIL_TOKEN", hide_env_values = true)]
     token: String,
+    /// SHA-256 fingerprint of the gateway's certificate (for wss:// and quic://).
+    #[arg(long, env = "DEVTAIL_FINGERPRINT")]
+    fingerprint: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -98,6 +105,15 @@ enum Scenario {
         #[arg(long, default_value_t = 0)]
         away_kib: u64,
     },
+    /// ws vs wss vs quic in one run: throughput, echo, echo while another terminal floods.
+    Transports {
+        /// Bytes for the throughput run.
+        #[arg(long, default_value_t = 100_000_000)]
+        bytes: u64,
+        /// Keystrokes per echo run.
+        #[arg(long, default_value_t = 300)]
+        keys: usize,
+    },
     /// IP bytes per minute of idle connections, both directions.
     IdleBytes {
         /// Idle connections (each with an idle terminal).
@@ -133,7 +149,12 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-async fn echo(client: &Client, count: usize, interval: Duration) -> anyhow::Result<()> {
+/// Keystroke echo latencies, sorted: one byte typed into `cat` in a raw PTY every `interval`.
+pub(crate) async fn echo_samples(
+    client: &Client,
+    count: usize,
+    interval: Duration,
+) -> anyhow::Result<Vec<Duration>> {
     let mut terminal = client.open_terminal(raw_sh("exec cat")).await?;
     // Warm up: the first byte back proves cat is reading.
     terminal.write(&b"!"[..]).await?;
@@ -149,19 +170,36 @@ async fn echo(client: &Client, count: usize, interval: Duration) -> anyhow::Resu
     }
     terminal.kill().await?;
     samples.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    anyhow::ensure!(!samples.is_empty(), "no samples");
+    Ok(samples)
+}
+
+pub(crate) fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+async fn echo(client: &Client, count: usize, interval: Duration) -> anyhow::Result<()> {
+    let samples = echo_samples(client, count, interval).await?;
     println!(
         "echo: {count} keystrokes every {} ms: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
         interval.as_millis(),
-        us(percentile(&samples, 50.0)),
-        us(percentile(&samples, 90.0)),
-        us(percentile(&samples, 99.0)),
-        us(*samples.last().context("no samples")?),
+        micros(percentile(&samples, 50.0)),
+        micros(percentile(&samples, 90.0)),
+        micros(percentile(&samples, 99.0)),
+        micros(*samples.last().context("no samples")?),
     );
     Ok(())
 }
 
 async fn throughput(client: &Client, bytes: u64, source: &str) -> anyhow::Result<()> {
+    let rate = throughput_mbps(client, bytes, source).await?;
+    println!("throughput: {bytes} bytes at {rate:.1} MB/s");
+    Ok(())
+}
+
+/// MB/s of a program writing `bytes` into its PTY, from opening the terminal to its exit, every
+/// byte counted.
+pub(crate) async fn throughput_mbps(client: &Client, bytes: u64, source: &str) -> anyhow::Result<f64> {
     let start = Instant::now();
     let mut terminal = client
         .open_terminal(raw_sh(&source.replace("{bytes}", &bytes.to_string())))
@@ -184,11 +222,7 @@ async fn throughput(client: &Client, bytes: u64, source: &str) -> anyhow::Result
     if received != bytes {
         bail!("received {received} bytes, expected {bytes}");
     }
-    println!(
-        "throughput: {received} bytes in {secs:.2} s = {:.1} MB/s",
-        received as f64 / secs / 1e6
-    );
-    Ok(())
+    Ok(received as f64 / secs / 1e6)
 }
 
 /// Resident memory of a process, KiB.
@@ -230,7 +264,11 @@ async fn idle_terminals(client: &Client, count: usize, pid: u32) -> anyhow::Resu
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let connect = || Client::connect(&cli.url, &cli.token, ConnectOptions::default());
+    let options = ConnectOptions {
+        fingerprint: cli.fingerprint.clone(),
+        ..ConnectOptions::default()
+    };
+    let connect = || Client::connect(&cli.url, &cli.token, options.clone());
     let client = match cli.scenario {
         Scenario::Echo { count, interval_ms } => {
             let client = connect().await?;
@@ -246,6 +284,9 @@ async fn main() -> anyhow::Result<()> {
             let client = connect().await?;
             idle_terminals(&client, count, gateway_pid).await?;
             client
+        }
+        Scenario::Transports { bytes, keys } => {
+            return transports::compare(&cli.url, &cli.token, cli.fingerprint, bytes, keys).await;
         }
         Scenario::ResumeLatency { count, outage_ms } => {
             let outage = Duration::from_millis(outage_ms);

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::connection::{ClientError, ConnectOptions, Outbound, Shared, TapDirection, route};
-use crate::transport::{self, Incoming, Outgoing, ReadFailure};
+use crate::transport::{self, Incoming, Outgoing, ReadFailure, Received};
 use crate::url::GatewayUrl;
 use devtail_proto::reliability::{self, Delivery, Event, Reliability, Role};
 use devtail_proto::v1::{self, Envelope, envelope::Body};
@@ -27,6 +27,10 @@ use devtail_proto::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Longest delay between attempts.
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// Frames a resume may receive before its Welcome (QUIC streams overtaking the control
+/// stream): more is a protocol error.
+const MAX_EARLY_FRAMES: usize = 4096;
+
 /// How long the handshake of one attempt may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,6 +54,8 @@ pub enum Status {
 pub(crate) struct Connection {
     outgoing: Outgoing,
     incoming: Incoming,
+    /// Frames that arrived before the Welcome, to handle first.
+    early: Vec<Received>,
     /// The QUIC endpoint, for [`Driver::migrate`].
     endpoint: Option<quinn::Endpoint>,
 }
@@ -103,6 +109,7 @@ async fn handshake(
         url: url.to_owned(),
         reason,
     })?;
+    let is_resume = resume.is_some();
     let (mut outgoing, mut incoming, endpoint) = transport::open(&parsed, options).await?;
     let tap = options.tap.as_ref();
 
@@ -138,29 +145,45 @@ async fn handshake(
     }
     outgoing.flush().await.map_err(closed)?;
 
-    let received = match incoming.next().await {
-        Some(Ok(received)) => received,
-        Some(Err(ReadFailure::Decode(e))) => return Err(e.into()),
-        Some(Err(ReadFailure::Transport(e))) => return Err(ClientError::Closed(Some(e))),
-        None => return Err(ClientError::Closed(None)),
-    };
-    if let Some(tap) = tap {
-        tap(
-            TapDirection::Received,
-            received.wire,
-            received.flags,
-            &received.envelope,
-        );
-    }
-    let welcome = match received.envelope.body {
-        Some(Body::Welcome(welcome)) => welcome,
-        Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
-        Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
-        other => {
-            return Err(ClientError::Protocol(format!(
-                "expected welcome, got {}",
-                other.map_or("an empty frame", |b| b.kind())
-            )));
+    // On QUIC a resumed session's retransmissions on channel streams can overtake the
+    // Welcome on the control stream: they are kept, and handled after it.
+    let mut early = Vec::new();
+    let welcome = loop {
+        let received = match incoming.next().await {
+            Some(Ok(received)) => received,
+            Some(Err(ReadFailure::Decode(e))) => return Err(e.into()),
+            Some(Err(ReadFailure::Transport(e))) => return Err(ClientError::Closed(Some(e))),
+            None => return Err(ClientError::Closed(None)),
+        };
+        let overtaking = is_resume
+            && received.envelope.channel != 0
+            && received
+                .envelope
+                .body
+                .as_ref()
+                .is_some_and(|body| body.is_sequenced() && !matches!(body, Body::Error(_)));
+        if overtaking && early.len() < MAX_EARLY_FRAMES {
+            early.push(received);
+            continue;
+        }
+        if let Some(tap) = tap {
+            tap(
+                TapDirection::Received,
+                received.wire,
+                received.flags,
+                &received.envelope,
+            );
+        }
+        match received.envelope.body {
+            Some(Body::Welcome(welcome)) => break welcome,
+            Some(Body::Error(error)) => return Err(ClientError::from_error(&error)),
+            Some(Body::Close(close)) => return Err(ClientError::Closed(Some(close.message))),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected welcome, got {}",
+                    other.map_or("an empty frame", |b| b.kind())
+                )));
+            }
         }
     };
 
@@ -174,6 +197,7 @@ async fn handshake(
         Connection {
             outgoing,
             incoming,
+            early,
             endpoint,
         },
         welcome,
@@ -253,6 +277,7 @@ impl Driver {
         let Connection {
             mut outgoing,
             incoming,
+            early,
             endpoint,
         } = connection;
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = endpoint;
@@ -260,6 +285,7 @@ impl Driver {
         let mut forced = self.reconnect_now.subscribe();
         let stop = Arc::new(Notify::new());
         let mut reader = tokio::spawn(read_loop(
+            early,
             incoming,
             Arc::clone(&self.rel),
             Arc::clone(&self.shared),
@@ -518,6 +544,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
 /// when told to stop — but only between frames, never while delivering one.
 async fn read_loop(
+    early: Vec<Received>,
     mut incoming: Incoming,
     rel: Arc<Mutex<Reliability>>,
     shared: Arc<Shared>,
@@ -525,10 +552,14 @@ async fn read_loop(
     stop: Arc<Notify>,
     tap: Option<crate::FrameTap>,
 ) -> Ended {
+    let mut early = early.into_iter();
     loop {
-        let next = tokio::select! {
-            next = incoming.next() => next,
-            () = stop.notified() => return Ended::Lost("connection replaced".to_owned()),
+        let next = match early.next() {
+            Some(received) => Some(Ok(received)),
+            None => tokio::select! {
+                next = incoming.next() => next,
+                () = stop.notified() => return Ended::Lost("connection replaced".to_owned()),
+            },
         };
         let received = match next {
             Some(Ok(received)) => received,

@@ -199,7 +199,11 @@ async fn throughput(client: &Client, bytes: u64, source: &str) -> anyhow::Result
 
 /// MB/s of a program writing `bytes` into its PTY, from opening the terminal to its exit, every
 /// byte counted.
-pub(crate) async fn throughput_mbps(client: &Client, bytes: u64, source: &str) -> anyhow::Result<f64> {
+pub(crate) async fn throughput_mbps(
+    client: &Client,
+    bytes: u64,
+    source: &str,
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     let mut terminal = client
         .open_terminal(raw_sh(&source.replace("{bytes}", &bytes.to_string())))

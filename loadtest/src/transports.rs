@@ -10,8 +10,7 @@ use devtail_client::{Client, ConnectOptions, GatewayUrl, Scheme, TerminalEvent};
 use crate::{echo_samples, micros, percentile, raw_sh, throughput_mbps};
 
 /// Flood used for throughput and as the bulk load.
-const SOURCE: &str =
-    "yes 'devtail throughput: the quick brown fox jumps over the lazy dog 0123456789' | head -c {bytes}";
+const SOURCE: &str = "yes 'devtail throughput: the quick brown fox jumps over the lazy dog 0123456789' | head -c {bytes}";
 
 struct Row {
     scheme: &'static str,
@@ -34,7 +33,11 @@ pub(crate) async fn compare(
         ..Default::default()
     };
     let mut rows = Vec::new();
-    for (scheme, name) in [(Scheme::Ws, "ws"), (Scheme::Wss, "wss"), (Scheme::Quic, "quic")] {
+    for (scheme, name) in [
+        (Scheme::Ws, "ws"),
+        (Scheme::Wss, "wss"),
+        (Scheme::Quic, "quic"),
+    ] {
         let url = GatewayUrl {
             scheme,
             ..base.clone()

@@ -633,7 +633,6 @@ async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections()
     let client = Client::connect(&gateway.url(), &gateway.token, resuming(&gateway))
         .await
         .unwrap();
-    let resumes = count_resumes(&client);
 
     let mut output = client
         .open_terminal(sh(
@@ -665,6 +664,15 @@ async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections()
         if drops < 40 && received.len() > (drops + 1) * (data.len() / 42) {
             client.reconnect_now();
             drops += 1;
+            // One drop at a time: wait until the gateway has resumed the session.
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while gateway.log().matches("session resumed").count() < drops {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "resume {drops} never came"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
     }
     assert!(received == data, "output byte-exact");
@@ -682,7 +690,13 @@ async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections()
     assert!(typed == expected_typed, "input exactly once, in order");
     drop((output, input));
     drop(client);
-    let resumes = resumes.await.unwrap();
-    eprintln!("8 MiB out, {key} keys in, over {resumes} QUIC resumes");
-    assert!(resumes >= 40, "only {resumes} resumes");
+    let log = gateway.log();
+    assert_eq!(log.matches("session resumed").count(), 40, "{log}");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("connection open"))
+            .all(|l| l.contains("transport=\"quic\"")),
+        "{log}"
+    );
+    eprintln!("8 MiB out, {key} keys in, over 40 QUIC resumes");
 }

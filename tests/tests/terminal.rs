@@ -466,6 +466,58 @@ over_transports!(
 );
 
 over_transports!(
+    keystrokes_echo_while_another_terminal_floods,
+    |transport: Transport| async move {
+        let gateway = TestGateway::start().on(transport);
+        let client = gateway.client().await;
+        // A flood on one channel, read as fast as it comes…
+        let mut flood = client
+            .open_terminal(sh("exec yes 'bulk output of a long build'"))
+            .await
+            .unwrap();
+        let stop = flood.writer();
+        let flowed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let reader = tokio::spawn({
+            let flowed = std::sync::Arc::clone(&flowed);
+            async move {
+                while let Some(event) = flood.next_event().await {
+                    if let TerminalEvent::Output(data) = event {
+                        flowed.fetch_add(data.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        // …and keystrokes on another: each comes back while the flood goes on.
+        let mut cat = client
+            .open_terminal(sh("stty raw -echo; exec cat"))
+            .await
+            .unwrap();
+        let flowing = || flowed.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::timeout(WAIT, async {
+            while flowing() < 64 << 10 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the flood starts");
+        let before = flowing();
+        for key in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            cat.write(key.as_bytes().to_vec()).await.unwrap();
+            read_until(&mut cat, key, WAIT).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let during = flowing() - before;
+        // Terminals outlive connections: hang the flood up.
+        stop.kill().await.unwrap();
+        reader.abort();
+        assert!(
+            during > 64 << 10,
+            "the flood went on meanwhile ({during} B)"
+        );
+    }
+);
+
+over_transports!(
     shutdown_sends_close_to_clients_and_hangs_up_terminals,
     |transport: Transport| async move {
         let mut gateway = TestGateway::start().on(transport);

@@ -40,6 +40,20 @@ async fn wss_works_with_the_pinned_fingerprint_only() {
     );
     assert!(!stderr.contains("over-tls"));
 
+    // The same over QUIC.
+    let wrong = devtail_client::ConnectOptions {
+        fingerprint: Some("11".repeat(32)),
+        ..Default::default()
+    };
+    let err = Client::connect(&gateway.on_url(Transport::Quic), &gateway.token, wrong)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fingerprint") && err.contains(&gateway.fingerprint),
+        "{err}"
+    );
+
     // No fingerprint at all: told what to pass.
     let options = devtail_client::ConnectOptions::default();
     let err = Client::connect(&gateway.url(), &gateway.token, options)

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::connection::{ClientError, ConnectOptions};
 use crate::url::{GatewayUrl, Scheme};
-use devtail_proto::streams::{self, Route};
+use devtail_proto::streams::{self, Route, StreamReader};
 use devtail_proto::v1::Envelope;
 use devtail_proto::{
     CompressionPolicy, DEFAULT_MAX_FRAME_LEN, DecodeError, Decoder, DecoderConfig, Encoder,
@@ -322,16 +322,14 @@ async fn read_quic_stream(
     mut stream: quinn::RecvStream,
     frames: mpsc::Sender<Result<Received, ReadFailure>>,
 ) {
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut buf = BytesMut::new();
+    let mut reader = StreamReader::default();
     loop {
         loop {
-            let (before, flags) = (buf.len(), buf.get(4).copied().unwrap_or(0));
-            let item = match decoder.decode_stream(&mut buf) {
-                Ok(Some(envelope)) => Ok(Received {
-                    envelope,
-                    wire: before - buf.len(),
-                    flags,
+            let item = match reader.next_frame() {
+                Ok(Some(frame)) => Ok(Received {
+                    envelope: frame.envelope,
+                    wire: frame.wire_len,
+                    flags: frame.flags,
                 }),
                 Ok(None) => break,
                 Err(e) => Err(ReadFailure::Decode(e)),
@@ -342,9 +340,9 @@ async fn read_quic_stream(
             }
         }
         match stream.read_chunk(64 << 10, true).await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(Some(chunk)) => reader.push(&chunk.bytes),
             Ok(None) => {
-                if let Err(e) = decoder.finish_stream(&buf) {
+                if let Err(e) = reader.finish() {
                     let _ = frames.send(Err(ReadFailure::Decode(e))).await;
                 }
                 return;

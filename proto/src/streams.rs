@@ -5,8 +5,12 @@
 //! first frame and finished after its last, so a bulk transfer on one channel never holds up
 //! a keystroke on another. Each stream has its own compression context.
 
+use bytes::BytesMut;
+
+use crate::frame::LENGTH_PREFIX_LEN;
 use crate::v1::Envelope;
 use crate::v1::envelope::Body;
+use crate::{DecodeError, Decoder, DecoderConfig};
 
 /// Where an envelope goes on QUIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +38,66 @@ pub fn ends_channel(envelope: &Envelope) -> bool {
         envelope.body,
         Some(Body::TermExit(_) | Body::TermClose(_) | Body::Detach(_))
     )
+}
+
+/// One received frame: the envelope, the bytes it took on the stream (prefix included) and its
+/// flags byte.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamFrame {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// Bytes on the stream, length prefix included.
+    pub wire_len: usize,
+    /// The frame's flags byte.
+    pub flags: u8,
+}
+
+/// The receiving end of one stream: its own decoder (and compression context) and the bytes
+/// not yet decoded. Feed it what the stream yields, take out whole frames.
+#[derive(Debug)]
+pub struct StreamReader {
+    decoder: Decoder,
+    buf: BytesMut,
+}
+
+impl Default for StreamReader {
+    fn default() -> Self {
+        Self::new(DecoderConfig::default())
+    }
+}
+
+impl StreamReader {
+    /// A reader decoding with `config`.
+    pub fn new(config: DecoderConfig) -> Self {
+        Self {
+            decoder: Decoder::new(config),
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Appends bytes the stream delivered.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame, `Ok(None)` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<StreamFrame>, DecodeError> {
+        let before = self.buf.len();
+        let flags = self.buf.get(LENGTH_PREFIX_LEN).copied().unwrap_or(0);
+        Ok(self
+            .decoder
+            .decode_stream(&mut self.buf)?
+            .map(|envelope| StreamFrame {
+                envelope,
+                wire_len: before - self.buf.len(),
+                flags,
+            }))
+    }
+
+    /// The stream ended: an error if it stopped inside a frame.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        self.decoder.finish_stream(&self.buf)
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use tracing::debug;
 
 use super::{Incoming, Outgoing, ReadError};
 use crate::Gateway;
-use crate::proto::streams::{self, Route};
+use crate::proto::streams::{self, Route, StreamReader};
 use crate::proto::v1::Envelope;
-use crate::proto::{CompressionPolicy, Decoder, DecoderConfig, Encoder, EncoderConfig, ZstdParams};
+use crate::proto::{CompressionPolicy, Encoder, EncoderConfig, ZstdParams};
 use crate::session::{self, Heartbeats, TransportError};
 
 /// Time a client has to open its control stream.
@@ -152,13 +152,11 @@ impl Incoming for QuicIncoming {
 
 /// Decodes one stream's length-prefixed frames, in order, until it ends.
 async fn read_stream(mut stream: quinn::RecvStream, frames: mpsc::Sender<Decoded>) {
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut buf = BytesMut::new();
+    let mut reader = StreamReader::default();
     loop {
         loop {
-            let before = buf.len();
-            let decoded = match decoder.decode_stream(&mut buf) {
-                Ok(Some(envelope)) => Ok((envelope, before - buf.len())),
+            let decoded = match reader.next_frame() {
+                Ok(Some(frame)) => Ok((frame.envelope, frame.wire_len)),
                 Ok(None) => break,
                 Err(e) => Err(ReadError::Decode(e)),
             };
@@ -168,9 +166,9 @@ async fn read_stream(mut stream: quinn::RecvStream, frames: mpsc::Sender<Decoded
             }
         }
         match stream.read_chunk(READ_CHUNK, true).await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(Some(chunk)) => reader.push(&chunk.bytes),
             Ok(None) => {
-                if let Err(e) = decoder.finish_stream(&buf) {
+                if let Err(e) = reader.finish() {
                     let _ = frames.send(Err(ReadError::Decode(e))).await;
                 }
                 return;

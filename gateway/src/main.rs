@@ -245,6 +245,25 @@ fn token_command(tokens: &mut TokenStore, command: TokenCommand) -> anyhow::Resu
     Ok(())
 }
 
+/// The TCP listener (WebSocket) and the UDP socket (QUIC) on the same port number. With port
+/// 0 a free TCP port is picked, and picked again if its UDP twin is taken.
+async fn bind(addr: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener, std::net::UdpSocket)> {
+    let tries = if addr.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on TCP {addr}"))?;
+        let local = tcp.local_addr()?;
+        match std::net::UdpSocket::bind(local) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) => last = Some((local, e)),
+        }
+    }
+    let (local, e) = last.expect("at least one try");
+    Err(e).with_context(|| format!("listening on UDP {local} (for QUIC)"))
+}
+
 async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Result<()> {
     if let Ok(token) = std::env::var("DEVTAIL_TOKEN") {
         tokens.set_env_token(&token)?;
@@ -256,9 +275,7 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         println!();
         println!("Use it with: DEVTAIL_TOKEN={token} devtail exec -- echo hi");
     }
-    let listener = tokio::net::TcpListener::bind(cli.listen)
-        .await
-        .with_context(|| format!("listening on {}", cli.listen))?;
+    let (listener, udp) = bind(cli.listen).await?;
     let local = listener.local_addr()?;
     if cli.idle_timeout <= cli.heartbeat {
         bail!(
@@ -289,7 +306,7 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
     };
     let gateway = Gateway::new(config, tokens)?;
     // QUIC on the same port number, over UDP.
-    let quic = devtail_gateway::transport::quic::bind(&gateway, local)
+    let quic = devtail_gateway::transport::quic::endpoint(&gateway, udp)
         .with_context(|| format!("QUIC on UDP {local}"))?;
     let plain = cli.insecure || plaintext_ok(local.ip());
     let scheme = if plain { "ws" } else { "wss" };

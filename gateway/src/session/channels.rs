@@ -164,15 +164,9 @@ impl Channels {
         }
     }
 
-    /// The open channel, forgetting it if its terminal has ended.
-    fn channel(&mut self, id: u32) -> Option<&TermChannel> {
-        if self
-            .open
-            .get(&id)
-            .is_some_and(|c| c.forwarder.is_finished())
-        {
-            self.open.remove(&id);
-        }
+    /// The channel, also when its terminal has ended: input that crossed the exit on the wire
+    /// is dropped quietly, not answered with an error.
+    fn channel(&self, id: u32) -> Option<&TermChannel> {
         self.open.get(&id)
     }
 
@@ -254,12 +248,14 @@ impl Channels {
 
     /// Checks that a new channel may be opened on `channel`.
     fn can_open(&mut self, channel: u32) -> bool {
+        // Channels whose terminal ended make room, and their numbers may be used again.
+        self.open.retain(|_, c| !c.forwarder.is_finished());
         let problem = if channel == 0 {
             Some((
                 ErrorCode::InvalidArgument,
                 "channel 0 is the control channel".to_owned(),
             ))
-        } else if self.channel(channel).is_some() {
+        } else if self.open.contains_key(&channel) {
             Some((
                 ErrorCode::AlreadyExists,
                 format!("channel {channel} is already open"),

@@ -6,7 +6,6 @@
 //! LTE) keeps its connection: QUIC migrates it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,10 +56,20 @@ fn server_config(gateway: &Gateway) -> Result<quinn::ServerConfig, Box<dyn std::
     Ok(config)
 }
 
-/// Binds the QUIC endpoint on `addr` (UDP).
-pub fn bind(gateway: &Gateway, addr: SocketAddr) -> std::io::Result<quinn::Endpoint> {
+/// The QUIC endpoint on `socket`.
+pub fn endpoint(
+    gateway: &Gateway,
+    socket: std::net::UdpSocket,
+) -> std::io::Result<quinn::Endpoint> {
     let config = server_config(gateway).map_err(|e| std::io::Error::other(e.to_string()))?;
-    quinn::Endpoint::server(config, addr)
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| std::io::Error::other("QUIC needs the tokio runtime"))?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        runtime,
+    )
 }
 
 /// Accepts QUIC connections until `shutdown` turns true, then waits for every connection task

@@ -16,8 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::connection::{ClientError, ConnectOptions};
 use crate::url::{GatewayUrl, Scheme};
@@ -72,7 +72,9 @@ type Ws<S> = WebSocketStream<S>;
 /// Envelopes leaving on one connection.
 pub(crate) enum Outgoing {
     Ws {
-        sink: Pin<Box<dyn futures_util::Sink<Message, Error = TransportError> + Send>>,
+        // The WebSocket's own error type: error-mapping sink adapters panic when used again
+        // after an error, and a sink is closed after one.
+        sink: Pin<Box<dyn futures_util::Sink<Message, Error = WsError> + Send>>,
         encoder: Encoder,
         buf: BytesMut,
     },
@@ -188,7 +190,7 @@ where
         futures_util::future::ready(item)
     });
     let outgoing = Outgoing::Ws {
-        sink: Box::pin(sink.sink_map_err(TransportError::from)),
+        sink: Box::pin(sink),
         encoder: Encoder::new(EncoderConfig::default()),
         buf: BytesMut::new(),
     };
@@ -226,7 +228,9 @@ impl Outgoing {
             Outgoing::Ws { sink, encoder, buf } => {
                 let len = encoder.encode_message(envelope, buf)?;
                 let flags = buf[0];
-                sink.feed(Message::Binary(buf.split().freeze())).await?;
+                sink.feed(Message::Binary(buf.split().freeze()))
+                    .await
+                    .map_err(TransportError::from)?;
                 Ok((len, flags))
             }
             Outgoing::Quic(quic) => quic.write(envelope).await,
@@ -236,7 +240,7 @@ impl Outgoing {
     /// Sends what is buffered.
     pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
         match self {
-            Outgoing::Ws { sink, .. } => sink.flush().await,
+            Outgoing::Ws { sink, .. } => sink.flush().await.map_err(TransportError::from),
             // quinn sends as soon as congestion control allows.
             Outgoing::Quic(_) => Ok(()),
         }

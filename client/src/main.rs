@@ -132,10 +132,32 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
-    if let Command::Pair { url } = &cli.command {
-        return pair(url);
+    let endpoint = || resolve(&cli);
+    match cli.command {
+        Command::Pair { ref url } => pair(url),
+        Command::Exec { ref command } => {
+            let open = term_open(command.clone(), interactive::local_size());
+            exec(ReconnectingTerminal::open(endpoint()?, open).await?).await
+        }
+        Command::Term { ref command } => {
+            let open = term_open(command.clone(), interactive::local_size());
+            interactive::run(ReconnectingTerminal::open(endpoint()?, open).await?, false).await
+        }
+        Command::Attach { id, read_only } => {
+            // Everything the gateway still holds, or a snapshot of the screen, then live.
+            let terminal = ReconnectingTerminal::attach(endpoint()?, id, read_only).await?;
+            interactive::run(terminal, read_only).await
+        }
+        Command::Sessions => sessions(connect(&endpoint()?).await?).await,
+        Command::Frames { ref command, .. } => {
+            frames(connect(&endpoint()?).await?, command.clone()).await
+        }
     }
-    // Flags and environment first, then the saved pairing, then loopback.
+}
+
+/// Where to connect and how: flags and environment first, then the saved pairing, then
+/// loopback.
+fn resolve(cli: &Cli) -> anyhow::Result<Endpoint> {
     let saved = config::load()?;
     let (url, resume_urls) = match (&cli.url, &saved) {
         (Some(url), _) => (url.clone(), Vec::new()),
@@ -163,29 +185,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         options.no_compression = *no_compression;
         options.tap = Some(json_tap());
     }
-    let endpoint = Endpoint {
+    Ok(Endpoint {
         url,
         token,
         options,
-    };
-    match cli.command {
-        Command::Exec { command } => {
-            let open = term_open(command, interactive::local_size());
-            exec(ReconnectingTerminal::open(endpoint, open).await?).await
-        }
-        Command::Term { command } => {
-            let open = term_open(command, interactive::local_size());
-            interactive::run(ReconnectingTerminal::open(endpoint, open).await?, false).await
-        }
-        Command::Attach { id, read_only } => {
-            // Everything the gateway still holds, or a snapshot of the screen, then live.
-            let terminal = ReconnectingTerminal::attach(endpoint, id, read_only).await?;
-            interactive::run(terminal, read_only).await
-        }
-        Command::Sessions => sessions(connect(&endpoint).await?).await,
-        Command::Frames { command, .. } => frames(connect(&endpoint).await?, command).await,
-        Command::Pair { .. } => unreachable!("handled above"),
-    }
+    })
 }
 
 /// `devtail pair URL`: checks and stores the pairing.

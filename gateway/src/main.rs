@@ -264,6 +264,25 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener, std:
     Err(e).with_context(|| format!("listening on UDP {local} (for QUIC)"))
 }
 
+/// Raises the open-file limit to its hard maximum: every connection and terminal holds file
+/// descriptors, and the default soft limit (often 1024) would cap the gateway far below
+/// `--max-connections`.
+fn raise_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    tracing::debug!(open_files = ?now, "open-file limit");
+}
+
 async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Result<()> {
     if let Ok(token) = std::env::var("DEVTAIL_TOKEN") {
         tokens.set_env_token(&token)?;
@@ -275,6 +294,7 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         println!();
         println!("Use it with: DEVTAIL_TOKEN={token} devtail exec -- echo hi");
     }
+    raise_file_limit();
     let (listener, udp) = bind(cli.listen).await?;
     let local = listener.local_addr()?;
     if cli.idle_timeout <= cli.heartbeat {

@@ -9,6 +9,8 @@
 //! - `resume-latency`: cuts a session's connection through a chaos proxy and times, from the
 //!   new connection's accept, the resumed Welcome and the first replayed output byte;
 //! - `lingering-sessions`: the gateway's memory per session whose connection dropped;
+//! - `idle-connections`: many idle authenticated connections — the gateway's memory per
+//!   connection and its CPU while their heartbeats tick;
 //! - `transports`: ws, wss and quic side by side: throughput, echo, and echo while another
 //!   terminal of the same connection floods;
 //! - `idle-bytes`: IP bytes per minute of idle connections (heartbeats and their acks), from
@@ -18,6 +20,7 @@
 //! idle connections, side-by-side peers) build on this.
 
 mod resume;
+mod scale;
 mod transports;
 
 use std::time::{Duration, Instant};
@@ -35,6 +38,7 @@ Examples:
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest resume-latency --count 50
+  devtail-loadtest idle-connections --count 10000 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest --fingerprint $FP transports
   devtail-loadtest lingering-sessions --count 100 --away-kib 1024 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest idle-bytes --connections 10 --minutes 3")]
@@ -104,6 +108,18 @@ enum Scenario {
         /// KiB each session's terminal prints while the session is away.
         #[arg(long, default_value_t = 0)]
         away_kib: u64,
+    },
+    /// Many idle authenticated connections: gateway memory per connection and idle CPU.
+    IdleConnections {
+        /// Connections to open.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// The gateway's process id (its RSS and CPU are read from /proc).
+        #[arg(long)]
+        gateway_pid: u32,
+        /// Seconds to watch the idle gateway (cover a few heartbeats).
+        #[arg(long, default_value_t = 130)]
+        seconds: u64,
     },
     /// ws vs wss vs quic in one run: throughput, echo, echo while another terminal floods.
     Transports {
@@ -288,6 +304,22 @@ async fn main() -> anyhow::Result<()> {
             let client = connect().await?;
             idle_terminals(&client, count, gateway_pid).await?;
             client
+        }
+        Scenario::IdleConnections {
+            count,
+            gateway_pid,
+            seconds,
+        } => {
+            let idle = Duration::from_secs(seconds);
+            return scale::idle_connections(
+                &cli.url,
+                &cli.token,
+                options,
+                count,
+                gateway_pid,
+                idle,
+            )
+            .await;
         }
         Scenario::Transports { bytes, keys } => {
             return transports::compare(&cli.url, &cli.token, cli.fingerprint, bytes, keys).await;

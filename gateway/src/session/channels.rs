@@ -27,8 +27,9 @@ const MAX_CHANNELS: usize = 256;
 /// held outside the replay budget (the session drains the queue as fast as it is filled).
 pub(super) const OUTPUT_QUEUE: usize = 8;
 
-/// A frame from a forwarder: its channel's generation, and the frame.
-pub(super) type Output = (u64, Outbound);
+/// A frame from a forwarder: its channel's generation, and the frame (boxed: see
+/// `link::Inbound`).
+pub(super) type Output = (u64, Box<Outbound>);
 
 /// Input a terminal could not take yet (its queue is full): the session stops reading client
 /// frames until it is delivered.
@@ -461,7 +462,7 @@ async fn forward(
     mut lost_from: Option<u64>,
     out: mpsc::Sender<Output>,
 ) {
-    let send = |body| out.send((generation, Outbound::new(channel, body)));
+    let send = |body| out.send((generation, Box::new(Outbound::new(channel, body))));
     loop {
         if let Some(from) = lost_from.take() {
             let body = match catch_up(&mut subscription, from).await {

@@ -23,13 +23,12 @@ const INBOUND_QUEUE: usize = 32;
 /// fast link busy between two wake-ups of the session.
 pub(super) const HIGH_WATER: usize = 256 << 10;
 
-/// What the connection's reader hands the session.
-// Frames are nearly every item: boxing them would cost an allocation per client frame to save
-// queue slots of a 32-slot queue.
-#[allow(clippy::large_enum_variant)]
+/// What the connection's reader hands the session. Envelopes are boxed in queues: an
+/// `Envelope` is ~300 bytes (prost inlines every kind), and a queue allocates slots 32 at a
+/// time, which made queues most of an idle connection's memory.
 #[derive(Debug)]
 pub(super) enum Inbound {
-    Frame(Envelope),
+    Frame(Box<Envelope>),
     /// A frame that does not decode: the session answers with an Error and ends.
     Malformed(v1::ErrorCode, String),
 }
@@ -55,13 +54,13 @@ pub(crate) struct Link {
     /// Who keeps this connection alive.
     pub(super) heartbeats: Heartbeats,
     pub(super) inbound: mpsc::Receiver<Inbound>,
-    writer: mpsc::UnboundedSender<(Envelope, usize)>,
+    writer: mpsc::UnboundedSender<(Box<Envelope>, usize)>,
     backlog: Arc<Backlog>,
 }
 
 /// The writer task's end: envelopes, each with the cost charged to the backlog.
 pub(super) struct WriterQueue {
-    frames: mpsc::UnboundedReceiver<(Envelope, usize)>,
+    frames: mpsc::UnboundedReceiver<(Box<Envelope>, usize)>,
     backlog: Arc<Backlog>,
 }
 
@@ -90,7 +89,7 @@ impl Link {
         let cost = envelope.encoded_len();
         self.backlog.bytes.fetch_add(cost, Ordering::Relaxed);
         // A writer that has ended (connection gone) drops it; the replay buffer has it.
-        let _ = self.writer.send((envelope, cost));
+        let _ = self.writer.send((Box::new(envelope), cost));
     }
 
     /// True while the writer is [`HIGH_WATER`] or more behind.

@@ -174,7 +174,7 @@ pub(crate) async fn serve<I, O>(
                 };
                 counters.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
                 // Waits while the session is busy (backpressure on the client).
-                if inbound_tx.send(link::Inbound::Frame(envelope)).await.is_err() {
+                if inbound_tx.send(link::Inbound::Frame(Box::new(envelope))).await.is_err() {
                     break End::Session;
                 }
             }

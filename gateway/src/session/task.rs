@@ -183,7 +183,7 @@ impl Session {
                 () = deliver(&self.pending_input) => self.pending_input = None,
                 Some((generation, out)) = output.recv(), if take_output => {
                     if self.channels.is_current(out.channel, generation) {
-                        self.send(Instant::now(), out);
+                        self.send(Instant::now(), *out);
                     }
                 },
                 () = drained(backlog.as_deref()), if self.transmit_blocked => {}
@@ -281,7 +281,7 @@ impl Session {
     /// One thing from the connection's reader.
     async fn inbound(&mut self, inbound: Inbound) -> Result<(), SessionEnd> {
         let envelope = match inbound {
-            Inbound::Frame(envelope) => envelope,
+            Inbound::Frame(envelope) => *envelope,
             Inbound::Malformed(code, reason) => return Err(self.fail(code, reason)),
         };
         // The client read this connection's Welcome: only its token is good from now on.

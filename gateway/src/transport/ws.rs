@@ -23,6 +23,11 @@ use crate::session::{self, Heartbeats, TransportError};
 /// Time a client has to complete the WebSocket upgrade.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes read from a connection at a time. Clients send keystrokes and small requests; the
+/// WebSocket layer's default of 128 KiB, allocated for every connection up front, would be
+/// most of an idle connection's memory. Larger messages are read in several steps.
+const READ_BUFFER: usize = 8 << 10;
+
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -42,7 +47,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch
     let max_wire = crate::proto::max_wire_len(crate::proto::DEFAULT_MAX_FRAME_LEN);
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_wire))
-        .max_frame_size(Some(max_wire));
+        .max_frame_size(Some(max_wire))
+        .read_buffer_size(READ_BUFFER);
     let mut stop = shutdown.clone();
     loop {
         let permit = tokio::select! {

@@ -43,13 +43,13 @@ pub(super) type Attached = (String, SessionId, (CompressionPolicy, ZstdParams));
 /// Every session of the gateway, connected or lingering.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    inner: Mutex<HashMap<SessionId, mpsc::Sender<Command>>>,
+    inner: Mutex<HashMap<SessionId, mpsc::Sender<Box<Command>>>>,
     /// Bytes held in all sessions' replay buffers.
     replay_bytes: AtomicUsize,
 }
 
 impl Sessions {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, mpsc::Sender<Command>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, mpsc::Sender<Box<Command>>>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -140,7 +140,10 @@ impl Sessions {
             max_frame_len: hello.max_frame_len,
             reply,
         };
-        commands.send(command).await.map_err(|_| unknown())?;
+        commands
+            .send(Box::new(command))
+            .await
+            .map_err(|_| unknown())?;
         // A session that ends before answering is as good as expired.
         answer.await.map_err(|_| unknown())??;
         Ok((hello.device, id, hello.policy))

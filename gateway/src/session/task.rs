@@ -99,7 +99,7 @@ pub(super) fn start(
     device: String,
     link: Link,
     max_frame_len: u32,
-    commands: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<Box<Command>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let config = gateway.config();
@@ -132,7 +132,7 @@ pub(super) fn start(
 impl Session {
     async fn run(
         mut self,
-        mut commands: mpsc::Receiver<Command>,
+        mut commands: mpsc::Receiver<Box<Command>>,
         mut output: mpsc::Receiver<Output>,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -166,7 +166,7 @@ impl Session {
             let take_output = self.can_take_output();
             let backlog = self.link.as_ref().map(Link::backlog);
             tokio::select! {
-                Some(command) = commands.recv() => self.command(command),
+                Some(command) = commands.recv() => self.command(*command),
                 inbound = recv(&mut self.link), if reading => match inbound {
                     Some(inbound) => {
                         if let Err(end) = self.inbound(inbound).await {

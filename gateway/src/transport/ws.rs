@@ -23,10 +23,10 @@ use crate::session::{self, Heartbeats, TransportError};
 /// Time a client has to complete the WebSocket upgrade.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes read from a connection at a time. Clients send keystrokes and small requests; the
+/// Bytes read from a connection at a time (4 KiB). Clients send keystrokes and small requests; the
 /// WebSocket layer's default of 128 KiB, allocated for every connection up front, would be
 /// most of an idle connection's memory. Larger messages are read in several steps.
-const READ_BUFFER: usize = 8 << 10;
+const READ_BUFFER: usize = 4 << 10;
 
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

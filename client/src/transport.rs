@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::connection::{ClientError, ConnectOptions};
 use crate::url::{GatewayUrl, Scheme};
-use devtail_proto::streams::{self, Route, StreamReader};
+use devtail_proto::streams::{Route, StreamReader, StreamWriter};
 use devtail_proto::v1::Envelope;
 use devtail_proto::{
     CompressionPolicy, DEFAULT_MAX_FRAME_LEN, DecodeError, Decoder, DecoderConfig, Encoder,
@@ -212,10 +212,8 @@ impl Outgoing {
         };
         match self {
             Outgoing::Ws { encoder, .. } => *encoder = Encoder::new(config),
-            Outgoing::Quic(quic) => {
-                quic.control.encoder = Encoder::new(config);
-                quic.config = config;
-            }
+            // The Hello went out plain; everything after the Welcome is compressed.
+            Outgoing::Quic(quic) => quic.writer.negotiated(config, false),
         }
     }
 
@@ -361,18 +359,13 @@ async fn read_quic_stream(
     }
 }
 
-/// One outgoing QUIC stream and its compression context.
-pub(crate) struct OutStream {
-    send: quinn::SendStream,
-    encoder: Encoder,
-}
-
-/// The client's sending side of one QUIC connection.
+/// The client's sending side of one QUIC connection: the streams, written as
+/// [`StreamWriter`] decides.
 pub(crate) struct QuicOutgoing {
     connection: quinn::Connection,
-    control: OutStream,
-    channels: HashMap<u32, OutStream>,
-    config: EncoderConfig,
+    control: quinn::SendStream,
+    channels: HashMap<u32, quinn::SendStream>,
+    writer: StreamWriter,
     buf: BytesMut,
 }
 
@@ -380,50 +373,45 @@ impl QuicOutgoing {
     fn new(connection: quinn::Connection, control: quinn::SendStream) -> Self {
         Self {
             connection,
-            control: OutStream {
-                send: control,
-                encoder: Encoder::new(EncoderConfig::default()),
-            },
+            control,
             channels: HashMap::new(),
-            config: EncoderConfig::default(),
+            writer: StreamWriter::default(),
             buf: BytesMut::new(),
         }
     }
 
     async fn write(&mut self, envelope: &Envelope) -> Result<(usize, u8), TransportError> {
-        let route = streams::route(envelope);
-        let stream = match route {
+        self.buf.clear();
+        let encoded = self.writer.encode(envelope, &mut self.buf)?;
+        let stream = match encoded.route {
             Route::Control => &mut self.control,
             Route::Channel(channel) => {
-                if !self.channels.contains_key(&channel) {
-                    let send = self.connection.open_uni().await?;
-                    let encoder = Encoder::new(self.config);
-                    self.channels.insert(channel, OutStream { send, encoder });
+                if encoded.opens {
+                    self.channels
+                        .insert(channel, self.connection.open_uni().await?);
                 }
-                self.channels.get_mut(&channel).expect("inserted above")
+                self.channels
+                    .get_mut(&channel)
+                    .ok_or("a channel stream was used after it finished")?
             }
         };
-        let len = stream.encoder.encode_stream(envelope, &mut self.buf)?;
-        let flags = self.buf.get(4).copied().unwrap_or(0);
-        stream.send.write_all(&self.buf).await?;
-        self.buf.clear();
-        if let Route::Channel(channel) = route
-            && streams::ends_channel(envelope)
+        stream.write_all(&self.buf).await?;
+        if let (true, Route::Channel(channel)) = (encoded.finishes, encoded.route)
             && let Some(mut done) = self.channels.remove(&channel)
         {
-            let _ = done.send.finish();
+            let _ = done.finish();
         }
-        Ok((len, flags))
+        Ok((encoded.len, encoded.flags))
     }
 
     /// Finishes the streams, gives the gateway a moment to read the control stream to its end
     /// (closing at once would drop what is still in flight), then closes.
     async fn close(&mut self) {
         for stream in self.channels.values_mut() {
-            let _ = stream.send.finish();
+            let _ = stream.finish();
         }
-        if self.control.send.finish().is_ok() {
-            let _ = tokio::time::timeout(QUIC_CLOSE_GRACE, self.control.send.stopped()).await;
+        if self.control.finish().is_ok() {
+            let _ = tokio::time::timeout(QUIC_CLOSE_GRACE, self.control.stopped()).await;
         }
         self.connection.close(0u32.into(), b"client done");
     }

@@ -112,6 +112,8 @@ pub struct Gateway {
     pub sessions: Sessions,
     /// TLS for `wss://`, from the identity.
     wss: Option<Arc<rustls::ServerConfig>>,
+    /// One permit per connection served, across all transports.
+    connection_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -132,6 +134,7 @@ impl Gateway {
             None => None,
         };
         Ok(Arc::new(Self {
+            connection_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             wss,
             config,
             workspace,
@@ -144,6 +147,11 @@ impl Gateway {
     /// The settings in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The connection limit, shared by all transports.
+    pub(crate) fn connection_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        Arc::clone(&self.connection_slots)
     }
 
     /// TLS for `wss://` connections, when the gateway has a certificate.

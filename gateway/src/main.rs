@@ -51,7 +51,7 @@ struct Cli {
     /// tailnet address. Anyone on the path can then read your terminals.
     #[arg(long)]
     insecure: bool,
-    /// Connections served at once.
+    /// Connections served at once, WebSocket and QUIC together.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Seconds a session waits for its client to resume after the connection drops

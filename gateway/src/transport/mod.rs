@@ -10,10 +10,73 @@ pub mod quic;
 pub mod ws;
 
 use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use crate::proto::v1::Envelope;
 use crate::proto::{CompressionPolicy, DecodeError, ZstdParams};
 use crate::session::TransportError;
+
+/// The connection tasks of one transport's listener: each holds a slot of the gateway-wide
+/// connection limit (`--max-connections`, shared by all transports) while it runs, and the
+/// listener waits for all of them at shutdown.
+pub(crate) struct Connections {
+    gateway: Arc<crate::Gateway>,
+    /// Every task holds a clone; `recv` on the other end returns `None` once all have ended.
+    done_tx: mpsc::Sender<()>,
+    done_rx: mpsc::Receiver<()>,
+}
+
+impl Connections {
+    pub(crate) fn new(gateway: Arc<crate::Gateway>) -> Self {
+        let (done_tx, done_rx) = mpsc::channel(1);
+        Self {
+            gateway,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    /// A slot for one more connection, waiting while the limit is reached; `None` once `stop`
+    /// turns true.
+    pub(crate) async fn slot(
+        &self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            permit = self.gateway.connection_slots().acquire_owned() => {
+                Some(permit.expect("the semaphore is never closed"))
+            }
+            _ = stop.changed() => None,
+        }
+    }
+
+    /// Runs one connection's task in `slot`.
+    pub(crate) fn spawn(
+        &self,
+        slot: OwnedSemaphorePermit,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _done = done;
+            task.await;
+        });
+    }
+
+    /// Waits for every connection task to end.
+    pub(crate) async fn wait(self) {
+        let Self {
+            done_tx,
+            mut done_rx,
+            ..
+        } = self;
+        drop(done_tx);
+        let _ = done_rx.recv().await;
+    }
+}
 
 /// Why reading a connection failed.
 #[derive(Debug)]

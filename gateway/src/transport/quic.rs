@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
-use super::{Incoming, Outgoing, ReadError};
+use super::{Connections, Incoming, Outgoing, ReadError};
 use crate::Gateway;
-use crate::proto::streams::{self, Route, StreamReader};
+use crate::proto::streams::{Route, StreamReader, StreamWriter};
 use crate::proto::v1::Envelope;
-use crate::proto::{CompressionPolicy, Encoder, EncoderConfig, ZstdParams};
+use crate::proto::{CompressionPolicy, EncoderConfig, ZstdParams};
 use crate::session::{self, Heartbeats, TransportError};
 
 /// Time a client has to open its control stream.
@@ -79,13 +79,11 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(Semaphore::new(gateway.config().max_connections));
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let connections = Connections::new(Arc::clone(&gateway));
     let mut stop = shutdown.clone();
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&limit).acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = stop.changed() => break,
+        let Some(slot) = connections.slot(&mut stop).await else {
+            break;
         };
         let incoming = tokio::select! {
             incoming = endpoint.accept() => match incoming {
@@ -96,10 +94,7 @@ pub async fn serve(
         };
         let gateway = Arc::clone(&gateway);
         let shutdown = shutdown.clone();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _done = done;
+        connections.spawn(slot, async move {
             let peer = incoming.remote_address();
             let connection = match incoming.await {
                 Ok(connection) => connection,
@@ -126,8 +121,7 @@ pub async fn serve(
             .await;
         });
     }
-    drop(done_tx);
-    let _ = done_rx.recv().await;
+    connections.wait().await;
     endpoint.close(0u32.into(), b"gateway shutting down");
 }
 
@@ -194,20 +188,13 @@ async fn read_stream(mut stream: quinn::RecvStream, frames: mpsc::Sender<Decoded
     }
 }
 
-/// One outgoing stream and its compression context.
-struct OutStream {
-    send: quinn::SendStream,
-    encoder: Encoder,
-}
-
-/// The gateway's sending side of one QUIC connection.
+/// The gateway's sending side of one QUIC connection: the streams, written as
+/// [`StreamWriter`] decides.
 struct QuicOutgoing {
     connection: quinn::Connection,
-    control: OutStream,
-    channels: HashMap<u32, OutStream>,
-    config: EncoderConfig,
-    /// Compression to switch on after the next frame (Welcome goes out plain).
-    pending: Option<CompressionPolicy>,
+    control: quinn::SendStream,
+    channels: HashMap<u32, quinn::SendStream>,
+    writer: StreamWriter,
     buf: BytesMut,
 }
 
@@ -215,13 +202,9 @@ impl QuicOutgoing {
     fn new(connection: quinn::Connection, control: quinn::SendStream) -> Self {
         Self {
             connection,
-            control: OutStream {
-                send: control,
-                encoder: Encoder::new(EncoderConfig::default()),
-            },
+            control,
             channels: HashMap::new(),
-            config: EncoderConfig::default(),
-            pending: None,
+            writer: StreamWriter::default(),
             buf: BytesMut::new(),
         }
     }
@@ -229,41 +212,37 @@ impl QuicOutgoing {
 
 impl Outgoing for QuicOutgoing {
     fn negotiated(&mut self, policy: CompressionPolicy, params: ZstdParams) {
-        self.config = EncoderConfig {
+        let config = EncoderConfig {
+            compression: policy,
             zstd: params,
             ..EncoderConfig::default()
         };
-        self.control.encoder = Encoder::new(self.config);
-        self.pending = Some(policy);
+        // Welcome goes out plain.
+        self.writer.negotiated(config, true);
     }
 
     async fn write(&mut self, envelope: &Envelope) -> Result<usize, TransportError> {
-        let route = streams::route(envelope);
-        let stream = match route {
+        self.buf.clear();
+        let encoded = self.writer.encode(envelope, &mut self.buf)?;
+        let stream = match encoded.route {
             Route::Control => &mut self.control,
             Route::Channel(channel) => {
-                if !self.channels.contains_key(&channel) {
-                    let send = self.connection.open_uni().await?;
-                    let encoder = Encoder::new(self.config);
-                    self.channels.insert(channel, OutStream { send, encoder });
+                if encoded.opens {
+                    self.channels
+                        .insert(channel, self.connection.open_uni().await?);
                 }
-                self.channels.get_mut(&channel).expect("inserted above")
+                self.channels
+                    .get_mut(&channel)
+                    .ok_or("a channel stream was used after it finished")?
             }
         };
-        let len = stream.encoder.encode_stream(envelope, &mut self.buf)?;
-        stream.send.write_all(&self.buf).await?;
-        self.buf.clear();
-        if let Some(policy) = self.pending.take() {
-            self.control.encoder.set_compression(policy);
-            self.config.compression = policy;
-        }
-        if let Route::Channel(channel) = route
-            && streams::ends_channel(envelope)
+        stream.write_all(&self.buf).await?;
+        if let (true, Route::Channel(channel)) = (encoded.finishes, encoded.route)
             && let Some(mut done) = self.channels.remove(&channel)
         {
-            let _ = done.send.finish();
+            let _ = done.finish();
         }
-        Ok(len)
+        Ok(encoded.len)
     }
 
     async fn flush(&mut self) -> Result<(), TransportError> {
@@ -275,10 +254,10 @@ impl Outgoing for QuicOutgoing {
     /// (closing at once would drop what is still in flight), then closes.
     async fn close(&mut self) {
         for stream in self.channels.values_mut() {
-            let _ = stream.send.finish();
+            let _ = stream.finish();
         }
-        if self.control.send.finish().is_ok() {
-            let _ = tokio::time::timeout(CLOSE_GRACE, self.control.send.stopped()).await;
+        if self.control.finish().is_ok() {
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.control.stopped()).await;
         }
         self.connection.close(0u32.into(), b"closed");
     }

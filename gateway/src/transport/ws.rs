@@ -9,12 +9,12 @@ use bytes::BytesMut;
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, warn};
 
-use super::{Incoming, Outgoing, ReadError};
+use super::{Connections, Incoming, Outgoing, ReadError};
 use crate::Gateway;
 use crate::proto::v1::Envelope;
 use crate::proto::{CompressionPolicy, Decoder, DecoderConfig, Encoder, EncoderConfig, ZstdParams};
@@ -39,9 +39,7 @@ struct TextMessage;
 /// Accepts WebSocket connections until `shutdown` turns true, then waits for every
 /// connection task to end (each sends its client a Close first).
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(gateway.config().max_connections));
-    // Every connection task holds a clone; `recv` returns None once all have ended.
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let connections = Connections::new(Arc::clone(&gateway));
     // Messages larger than the biggest frame the decoder accepts are refused by the WebSocket
     // layer before they are buffered.
     let max_wire = crate::proto::max_wire_len(crate::proto::DEFAULT_MAX_FRAME_LEN);
@@ -51,9 +49,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch
         .read_buffer_size(READ_BUFFER);
     let mut stop = shutdown.clone();
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&limit).acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = stop.changed() => break,
+        let Some(slot) = connections.slot(&mut stop).await else {
+            break;
         };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -68,17 +65,10 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch
         };
         // Keystrokes and echoes are tiny: never hold them back to coalesce.
         let _ = tcp.set_nodelay(true);
-        let gateway = Arc::clone(&gateway);
-        let shutdown = shutdown.clone();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _done = done;
-            accept(tcp, peer, gateway, config, shutdown).await;
-        });
+        let task = accept(tcp, peer, Arc::clone(&gateway), config, shutdown.clone());
+        connections.spawn(slot, task);
     }
-    drop(done_tx);
-    let _ = done_rx.recv().await;
+    connections.wait().await;
 }
 
 /// First byte of a TLS record carrying a handshake (ClientHello).

@@ -28,6 +28,23 @@ fn sh(script: &str) -> v1::TermOpen {
     }
 }
 
+/// The contents of the file at `path` once `done` says they are complete, or as they are after
+/// `timeout` (the caller's assertions then say what is missing).
+async fn file_when(
+    path: &std::path::Path,
+    timeout: Duration,
+    done: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let contents = std::fs::read(path).unwrap_or_default();
+        if done(&contents) || tokio::time::Instant::now() > deadline {
+            return contents;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Reconnections the client went through, counted from its status changes.
 fn count_resumes(client: &Client) -> tokio::task::JoinHandle<usize> {
     let mut status = client.status();
@@ -133,14 +150,8 @@ over_transports!(input_typed_through_cuts_arrives_exactly_once_in_order, [ws: Ws
     expected.push_str("END");
 
     let path = gateway.workspace.path().join("typed.txt");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let typed = loop {
-        let typed = std::fs::read_to_string(&path).unwrap_or_default();
-        if typed.ends_with("END") || tokio::time::Instant::now() > deadline {
-            break typed;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let typed = file_when(&path, Duration::from_secs(60), |t| t.ends_with(b"END")).await;
+    let typed = String::from_utf8(typed).unwrap();
     drop(proxy);
     assert_eq!(typed.len(), expected.len(), "no keystroke lost or doubled");
     assert!(typed == expected, "keystrokes out of order");
@@ -193,14 +204,7 @@ over_transports!(input_waiting_for_a_busy_program_survives_a_cut, [ws: Ws, wss: 
     std::fs::write(gateway.workspace.path().join("go"), "").unwrap();
 
     let path = gateway.workspace.path().join("pasted.txt");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let pasted = loop {
-        let pasted = std::fs::read(&path).unwrap_or_default();
-        if pasted.len() >= expected.len() || tokio::time::Instant::now() > deadline {
-            break pasted;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let pasted = file_when(&path, WAIT, |p| p.len() >= expected.len()).await;
     assert_eq!(pasted.len(), expected.len(), "no chunk lost or doubled");
     assert!(pasted == expected, "chunks in order");
     paste.await.unwrap();
@@ -501,14 +505,8 @@ async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections()
     input.write(&b"END"[..]).await.unwrap();
     expected_typed.push_str("END");
     let path = gateway.workspace.path().join("typed.txt");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let typed = loop {
-        let typed = std::fs::read_to_string(&path).unwrap_or_default();
-        if typed.ends_with("END") || tokio::time::Instant::now() > deadline {
-            break typed;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let typed = file_when(&path, WAIT, |t| t.ends_with(b"END")).await;
+    let typed = String::from_utf8(typed).unwrap();
     assert!(typed == expected_typed, "input exactly once, in order");
     drop((output, input));
     drop(client);

@@ -122,7 +122,7 @@ pub(super) fn start(
         parked: false,
         accounted: 0,
     };
-    let welcome = session.welcome(false, 0, max_frame_len, link.heartbeats);
+    let welcome = session.welcome(None, 0, max_frame_len, link.heartbeats);
     link.push(welcome);
     debug!(session = %id, peer = %link.peer, "session started");
     session.link = Some(link);
@@ -393,7 +393,7 @@ impl Session {
                 ..
             } => *first_available_seq,
         };
-        let welcome = self.welcome(true, resume_seq, max_frame_len, link.heartbeats);
+        let welcome = self.welcome(Some(presented), resume_seq, max_frame_len, link.heartbeats);
         link.push(welcome);
         info!(
             session = %self.id,
@@ -413,19 +413,22 @@ impl Session {
         Ok(())
     }
 
-    /// A Welcome with a fresh resume token (the previous one stays good until the client is
-    /// heard on this connection), announcing the heartbeats in force on this connection (none
-    /// when the transport keeps it alive), which also apply to this side.
+    /// A Welcome with a fresh resume token, announcing the heartbeats in force on this
+    /// connection (none when the transport keeps it alive), which also apply to this side.
+    /// `presented` is the hash of the token a resume proved the client holds: it stays good
+    /// until the client is heard on this connection, so that Welcomes lost in a row (each
+    /// connection cut before its Welcome arrived) never lock the client out.
     fn welcome(
         &mut self,
-        resumed: bool,
+        presented: Option<[u8; 32]>,
         resume_seq: u64,
         max_frame_len: u32,
         heartbeats: Heartbeats,
     ) -> Envelope {
+        let resumed = presented.is_some();
         let mut token = [0u8; 32];
         getrandom::fill(&mut token).expect("the OS random source is available");
-        self.previous_token = resumed.then_some(self.token);
+        self.previous_token = presented;
         self.token = hash(&token);
         let config = self.gateway.config();
         let (heartbeat_interval, idle_timeout) = match heartbeats {

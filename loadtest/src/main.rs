@@ -19,6 +19,7 @@
 //! Run against a release build of the gateway on loopback. The scale scenarios (thousands of
 //! idle connections, side-by-side peers) build on this.
 
+mod compare;
 mod resume;
 mod scale;
 mod transports;
@@ -34,6 +35,7 @@ use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
 #[derive(Debug, Parser)]
 #[command(after_help = "\
 Examples:
+  devtail-loadtest compare            (starts everything itself; writes loadtest-results/)
   devtail-loadtest echo --count 500
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
@@ -46,9 +48,9 @@ struct Cli {
     /// Gateway URL.
     #[arg(long, env = "DEVTAIL_URL", default_value = "ws://127.0.0.1:8722")]
     url: String,
-    /// Device token.
+    /// Device token (every scenario but `compare`, which starts its own gateway).
     #[arg(long, env = "DEVTAIL_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     /// SHA-256 fingerprint of the gateway's certificate (for wss:// and quic://).
     #[arg(long, env = "DEVTAIL_FINGERPRINT")]
     fingerprint: Option<String>,
@@ -58,6 +60,40 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
+    /// devtail side by side with the raw PTY, OpenSSH and mosh, in one run; starts its own
+    /// gateway, sshd and mosh sessions on loopback and writes compare.md and compare.json.
+    Compare {
+        /// The gateway binary (default: devtail-gateway next to this program).
+        #[arg(long)]
+        gateway: Option<std::path::PathBuf>,
+        /// OpenSSH's server.
+        #[arg(long, default_value = "/usr/sbin/sshd")]
+        sshd: std::path::PathBuf,
+        /// Bytes per throughput run.
+        #[arg(long, default_value_t = 100_000_000)]
+        bytes: u64,
+        /// Keystrokes per echo run.
+        #[arg(long, default_value_t = 200)]
+        keys: usize,
+        /// Rounds of throughput and echo (throughput: the median; echo: all samples).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Idle sessions of each system for the idle traffic and memory figures.
+        #[arg(long, default_value_t = 10)]
+        idle_sessions: usize,
+        /// Length of the idle traffic window, minutes (covers several heartbeats).
+        #[arg(long, default_value_t = 3.0)]
+        idle_minutes: f64,
+        /// Idle devtail connections for the scale figure (0: skip).
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Seconds to watch the idle connections' CPU.
+        #[arg(long, default_value_t = 130)]
+        connections_watch: u64,
+        /// Directory for compare.md and compare.json.
+        #[arg(long, default_value = "loadtest-results")]
+        out: std::path::PathBuf,
+    },
     /// Gateway memory per idle terminal.
     IdleTerminals {
         /// Terminals to open.
@@ -288,8 +324,52 @@ async fn main() -> anyhow::Result<()> {
         fingerprint: cli.fingerprint.clone(),
         ..ConnectOptions::default()
     };
-    let connect = || Client::connect(&cli.url, &cli.token, options.clone());
+    let token = || {
+        cli.token
+            .as_deref()
+            .context("this scenario needs a device token: --token or DEVTAIL_TOKEN")
+    };
+    let connect =
+        || async { anyhow::Ok(Client::connect(&cli.url, token()?, options.clone()).await?) };
     let client = match cli.scenario {
+        Scenario::Compare {
+            gateway,
+            sshd,
+            bytes,
+            keys,
+            rounds,
+            idle_sessions,
+            idle_minutes,
+            connections,
+            connections_watch,
+            ref out,
+        } => {
+            let gateway = match gateway {
+                Some(ref path) => path.clone(),
+                None => std::env::current_exe()?
+                    .parent()
+                    .context("this program's directory")?
+                    .join("devtail-gateway"),
+            };
+            anyhow::ensure!(
+                gateway.exists(),
+                "{} not found: build it (cargo build --release --workspace --bins) or pass --gateway",
+                gateway.display()
+            );
+            return compare::run(compare::Options {
+                gateway,
+                sshd: sshd.clone(),
+                bytes,
+                keys,
+                rounds: rounds.max(1),
+                idle_sessions: idle_sessions.max(1),
+                idle_minutes,
+                connections,
+                connections_watch: Duration::from_secs(connections_watch),
+                out: out.clone(),
+            })
+            .await;
+        }
         Scenario::Echo { count, interval_ms } => {
             let client = connect().await?;
             echo(&client, count, Duration::from_millis(interval_ms)).await?;
@@ -311,29 +391,25 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => {
             let idle = Duration::from_secs(seconds);
-            return scale::idle_connections(
-                &cli.url,
-                &cli.token,
-                options,
-                count,
-                gateway_pid,
-                idle,
-            )
-            .await;
+            let scale =
+                scale::idle_connections(&cli.url, token()?, options, count, gateway_pid, idle)
+                    .await?;
+            println!("{scale}");
+            return Ok(());
         }
         Scenario::Transports { bytes, keys } => {
-            return transports::compare(&cli.url, &cli.token, cli.fingerprint, bytes, keys).await;
+            return transports::compare(&cli.url, token()?, cli.fingerprint, bytes, keys).await;
         }
         Scenario::ResumeLatency { count, outage_ms } => {
             let outage = Duration::from_millis(outage_ms);
-            return resume::resume_latency(&cli.url, &cli.token, count, outage).await;
+            return resume::resume_latency(&cli.url, token()?, count, outage).await;
         }
         Scenario::LingeringSessions {
             count,
             gateway_pid,
             away_kib,
         } => {
-            return resume::lingering_sessions(&cli.url, &cli.token, count, gateway_pid, away_kib)
+            return resume::lingering_sessions(&cli.url, token()?, count, gateway_pid, away_kib)
                 .await;
         }
         Scenario::IdleBytes {
@@ -341,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
             minutes,
         } => {
             let duration = Duration::from_secs_f64(minutes * 60.0);
-            return resume::idle_bytes(&cli.url, &cli.token, connections, duration).await;
+            return resume::idle_bytes(&cli.url, token()?, connections, duration).await;
         }
     };
     client.close().await;

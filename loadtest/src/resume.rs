@@ -125,14 +125,28 @@ pub(crate) async fn resume_latency(
 
 /// Kernel counters of the gateway's established TCP sockets on `port` (`ss -ti`).
 #[derive(Debug, Default, Clone, Copy)]
-struct TcpCounters {
-    sockets: usize,
+pub(crate) struct TcpCounters {
+    pub(crate) sockets: usize,
     bytes: u64,
     segments: u64,
     timestamps: bool,
 }
 
-fn tcp_counters(port: u16) -> anyhow::Result<TcpCounters> {
+impl TcpCounters {
+    /// IP bytes since `before`: payload plus the IP and TCP headers of every segment.
+    pub(crate) fn ip_bytes_since(&self, before: &TcpCounters) -> u64 {
+        let payload = self.bytes.saturating_sub(before.bytes);
+        let segments = self.segments.saturating_sub(before.segments);
+        payload + segments * self.header()
+    }
+
+    /// IPv4 (20 B) and TCP (20 B, 32 B with timestamps) headers.
+    fn header(&self) -> u64 {
+        if self.timestamps { 52 } else { 40 }
+    }
+}
+
+pub(crate) fn tcp_counters(port: u16) -> anyhow::Result<TcpCounters> {
     let out = std::process::Command::new("ss")
         .args(["-tinH", "state", "established"])
         .arg(format!("( sport = :{port} )"))
@@ -197,10 +211,10 @@ pub(crate) async fn idle_bytes(
     tokio::time::sleep(duration).await;
     let after = tcp_counters(port)?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
-    let header = if after.timestamps { 52 } else { 40 };
+    let header = after.header();
     let payload = after.bytes.saturating_sub(before.bytes);
     let segments = after.segments.saturating_sub(before.segments);
-    let ip_bytes = payload + segments * header;
+    let ip_bytes = after.ip_bytes_since(&before);
     let per = |total: u64| total as f64 / connections as f64 / minutes;
     println!(
         "idle: {connections} connections for {:.1} min, heartbeat {} s: {:.0} IP bytes/min per \

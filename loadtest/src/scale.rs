@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use devtail_client::{Client, ConnectOptions};
 
+use crate::compare::Scale;
 use crate::rss_kib;
 
 /// Connections opened at once while ramping up.
@@ -38,7 +39,7 @@ pub(crate) async fn idle_connections(
     count: usize,
     pid: u32,
     idle: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Scale> {
     raise_file_limit();
     let before = rss_kib(pid)?;
     let started = Instant::now();
@@ -56,26 +57,47 @@ pub(crate) async fn idle_connections(
     let cpu_start = cpu_seconds(pid)?;
     let watch_start = Instant::now();
     tokio::time::sleep(idle).await;
-    let cpu = (cpu_seconds(pid)? - cpu_start) / watch_start.elapsed().as_secs_f64() * 100.0;
+    let watched = watch_start.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(pid)? - cpu_start) / watched * 100.0;
     let alive = clients
         .iter()
         .filter(|c| c.closed_reason().is_none())
         .count();
-    let heartbeat = clients[0].welcome().heartbeat_interval_ms / 1000;
-    println!(
-        "idle connections: {count} opened in {:.1} s; gateway RSS {before} → {after} KiB = {:.1} KiB \
-         per connection; gateway CPU {cpu:.2} % of one core over {:.0} s idle (heartbeat {heartbeat} s); \
-         {alive} still connected",
-        ramp.as_secs_f64(),
-        after.saturating_sub(before) as f64 / count as f64,
-        idle.as_secs_f64(),
-    );
+    let scale = Scale {
+        connections: count,
+        opened_in_s: ramp.as_secs_f64(),
+        rss_per_connection_kib: after.saturating_sub(before) as f64 / count as f64,
+        cpu_percent: cpu,
+        watched_s: watched,
+        heartbeat_s: u64::from(clients[0].welcome().heartbeat_interval_ms) / 1000,
+        still_connected: alive,
+    };
+    for client in clients {
+        client.close().await;
+    }
     anyhow::ensure!(alive == count, "{} connections dropped", count - alive);
-    Ok(())
+    Ok(scale)
+}
+
+impl std::fmt::Display for Scale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "idle connections: {} opened in {:.1} s; {:.1} KiB gateway RSS per connection; \
+             gateway CPU {:.2} % of one core over {:.0} s idle (heartbeat {} s); {} still connected",
+            self.connections,
+            self.opened_in_s,
+            self.rss_per_connection_kib,
+            self.cpu_percent,
+            self.watched_s,
+            self.heartbeat_s,
+            self.still_connected
+        )
+    }
 }
 
 /// This process needs a file descriptor per connection.
-fn raise_file_limit() {
+pub(crate) fn raise_file_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     let _ = setrlimit(

@@ -156,6 +156,11 @@ impl TestGateway {
 
     /// Starts a gateway with extra command-line arguments.
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_binary(&bin("devtail-gateway"), args)
+    }
+
+    /// Starts the gateway binary at `path` (a release build, say) with extra arguments.
+    pub fn start_binary(path: &Path, args: &[&str]) -> Self {
         let workspace = tempfile::tempdir().expect("temp dir");
         let state_dir = tempfile::tempdir().expect("temp dir");
         let token = random_token();
@@ -166,7 +171,7 @@ impl TestGateway {
         } else {
             &["--listen", "127.0.0.1:0"][..]
         };
-        let mut child = Command::new(bin("devtail-gateway"))
+        let mut child = Command::new(path)
             .args(listen)
             .arg("--workspace")
             .arg(workspace.path())

@@ -1,0 +1,490 @@
+//! `compare`: devtail side by side, in one run, with what a user would pick instead — the raw
+//! PTY (the physical limit: a local PTY read loop, no network), OpenSSH (`ssh -tt` to a
+//! throwaway `sshd` on loopback) and mosh (idle traffic and memory) — running the same
+//! programs against the same clock.
+//!
+//! The tool starts everything itself: a release gateway (next to this binary), an sshd with
+//! keys made for the run, mosh sessions behind counting UDP relays. It prints progress on
+//! stderr, then writes `compare.md` (the tables, with ratios and targets) and `compare.json`.
+
+mod peers;
+mod report;
+mod tty;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use devtail_client::Client;
+use devtail_client::proto::v1;
+use devtail_tests::TestGateway;
+use serde::Serialize;
+
+use crate::resume::tcp_counters;
+use peers::{Memory, Mosh, Sshd, UdpRelay};
+use tty::Tty;
+
+/// What to run, from the command line.
+pub(crate) struct Options {
+    pub(crate) gateway: PathBuf,
+    pub(crate) sshd: PathBuf,
+    pub(crate) bytes: u64,
+    pub(crate) keys: usize,
+    pub(crate) rounds: usize,
+    pub(crate) idle_sessions: usize,
+    pub(crate) idle_minutes: f64,
+    pub(crate) connections: usize,
+    pub(crate) connections_watch: Duration,
+    pub(crate) out: PathBuf,
+}
+
+/// The systems in the table, in column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum System {
+    RawPty,
+    DevtailWs,
+    DevtailWss,
+    DevtailQuic,
+    OpenSsh,
+    Mosh,
+}
+
+impl System {
+    pub(crate) const ALL: [System; 6] = [
+        System::RawPty,
+        System::DevtailWs,
+        System::DevtailWss,
+        System::DevtailQuic,
+        System::OpenSsh,
+        System::Mosh,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            System::RawPty => "raw PTY",
+            System::DevtailWs => "devtail ws",
+            System::DevtailWss => "devtail wss",
+            System::DevtailQuic => "devtail quic",
+            System::OpenSsh => "OpenSSH",
+            System::Mosh => "mosh",
+        }
+    }
+}
+
+/// Latency percentiles, µs.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Latency {
+    pub(crate) samples: usize,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) p999_us: f64,
+    pub(crate) max_us: f64,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort();
+        let at = |p| crate::micros(crate::percentile(&samples, p));
+        Some(Self {
+            samples: samples.len(),
+            p50_us: at(50.0),
+            p99_us: at(99.0),
+            p999_us: at(99.9),
+            max_us: at(100.0),
+        })
+    }
+}
+
+/// Memory per idle session, KiB: the server side only (the gateway; sshd's processes;
+/// mosh-server), never the program in the terminal.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SessionMemory {
+    pub(crate) sessions: usize,
+    pub(crate) rss_kib: f64,
+    pub(crate) pss_kib: f64,
+}
+
+impl SessionMemory {
+    fn between(before: Memory, after: Memory, sessions: usize) -> Self {
+        let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / sessions as f64;
+        Self {
+            sessions,
+            rss_kib: per(after.rss_kib, before.rss_kib),
+            pss_kib: per(after.pss_kib, before.pss_kib),
+        }
+    }
+}
+
+/// Everything measured for one system.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Row {
+    pub(crate) system: System,
+    pub(crate) label: &'static str,
+    /// MB/s, one per round.
+    pub(crate) throughput_mbps: Vec<f64>,
+    pub(crate) echo: Option<Latency>,
+    pub(crate) echo_under_flood: Option<Latency>,
+    /// IP bytes per minute per idle session, both directions.
+    pub(crate) idle_bytes_per_min: Option<f64>,
+    pub(crate) idle_memory: Option<SessionMemory>,
+    #[serde(skip)]
+    echo_samples: Vec<Duration>,
+    #[serde(skip)]
+    flood_samples: Vec<Duration>,
+}
+
+impl Row {
+    fn new(system: System) -> Self {
+        Self {
+            system,
+            label: system.label(),
+            throughput_mbps: Vec::new(),
+            echo: None,
+            echo_under_flood: None,
+            idle_bytes_per_min: None,
+            idle_memory: None,
+            echo_samples: Vec::new(),
+            flood_samples: Vec::new(),
+        }
+    }
+
+    /// Median throughput over the rounds.
+    pub(crate) fn throughput(&self) -> Option<f64> {
+        let mut v = self.throughput_mbps.clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some(v[v.len() / 2])
+    }
+}
+
+/// Many idle authenticated connections on one gateway.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Scale {
+    pub(crate) connections: usize,
+    pub(crate) opened_in_s: f64,
+    pub(crate) rss_per_connection_kib: f64,
+    pub(crate) cpu_percent: f64,
+    pub(crate) watched_s: f64,
+    pub(crate) heartbeat_s: u64,
+    pub(crate) still_connected: usize,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub(crate) date: String,
+    pub(crate) machine: String,
+    pub(crate) openssh: String,
+    pub(crate) mosh: String,
+    pub(crate) bytes: u64,
+    pub(crate) keys: usize,
+    pub(crate) rounds: usize,
+    pub(crate) key_interval_ms: u64,
+    pub(crate) idle_sessions: usize,
+    pub(crate) idle_minutes: f64,
+    pub(crate) idle_heartbeat_s: u64,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) scale: Option<Scale>,
+    pub(crate) command: String,
+}
+
+/// A fast typist: one key every 20 ms.
+const KEY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Where the terminals of one system come from.
+enum Opener<'a> {
+    Raw,
+    Devtail(Box<Client>),
+    Ssh(&'a Sshd),
+}
+
+impl Opener<'_> {
+    /// A terminal running `script`; `shared`: on the same connection as the previous ones.
+    async fn open(&self, script: &str, shared: bool) -> anyhow::Result<Tty> {
+        match self {
+            Opener::Raw => Tty::local(script),
+            Opener::Devtail(client) => Ok(Tty::Devtail(client.open_terminal(sh(script)).await?)),
+            Opener::Ssh(sshd) if shared => sshd.open_shared(script),
+            Opener::Ssh(sshd) => sshd.open(script),
+        }
+    }
+}
+
+fn sh(script: &str) -> v1::TermOpen {
+    v1::TermOpen {
+        command: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        ..Default::default()
+    }
+}
+
+pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
+    crate::scale::raise_file_limit();
+    let started = Instant::now();
+    let gateway = tokio::task::block_in_place(|| TestGateway::start_binary(&opts.gateway, &[]));
+    let sshd = Sshd::start(&opts.sshd).await?;
+    let options = gateway.options();
+    let url = |scheme: &str| format!("{scheme}://{}", gateway.addr);
+    let mut rows: Vec<Row> = System::ALL.into_iter().map(Row::new).collect();
+
+    for round in 1..=opts.rounds {
+        for system in System::ALL {
+            let opener = match system {
+                System::RawPty => Opener::Raw,
+                System::DevtailWs | System::DevtailWss | System::DevtailQuic => {
+                    let scheme = match system {
+                        System::DevtailWs => "ws",
+                        System::DevtailWss => "wss",
+                        _ => "quic",
+                    };
+                    let client = Client::connect(&url(scheme), &gateway.token, options.clone())
+                        .await
+                        .with_context(|| format!("connecting over {scheme}"))?;
+                    Opener::Devtail(Box::new(client))
+                }
+                System::OpenSsh => Opener::Ssh(&sshd),
+                // mosh is measured idle only (its client repaints a screen, it has no byte
+                // stream to time).
+                System::Mosh => continue,
+            };
+            eprintln!(
+                "[{:>4.0} s] round {round}/{}: {}",
+                started.elapsed().as_secs_f64(),
+                opts.rounds,
+                system.label()
+            );
+            let flood = opener.open(&tty::flood_script(opts.bytes), false).await?;
+            let mbps = tty::throughput(flood, opts.bytes)
+                .await
+                .with_context(|| format!("{}: throughput", system.label()))?;
+            row_of(&mut rows, system).throughput_mbps.push(mbps);
+            let echo = opener.open(tty::ECHO_SCRIPT, false).await?;
+            let samples = tty::echo(echo, opts.keys, KEY_INTERVAL)
+                .await
+                .with_context(|| format!("{}: echo", system.label()))?;
+            row_of(&mut rows, system).echo_samples.extend(samples);
+
+            // Echo while another terminal of the same connection prints as fast as it can.
+            let master = match &opener {
+                Opener::Ssh(sshd) => Some(sshd.master().await?),
+                _ => None,
+            };
+            let flood = tty::drain(opener.open(tty::ENDLESS_SCRIPT, true).await?).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let echo = opener.open(tty::ECHO_SCRIPT, true).await?;
+            let samples = tty::echo(echo, opts.keys, KEY_INTERVAL).await;
+            flood.stop().await;
+            drop(master);
+            row_of(&mut rows, system)
+                .flood_samples
+                .extend(samples.with_context(|| format!("{}: echo under flood", system.label()))?);
+            if let Opener::Devtail(client) = opener {
+                client.close().await;
+            }
+        }
+    }
+    for r in &mut rows {
+        r.echo = Latency::of(std::mem::take(&mut r.echo_samples));
+        r.echo_under_flood = Latency::of(std::mem::take(&mut r.flood_samples));
+    }
+
+    let heartbeat = idle_phase(&opts, &gateway, &sshd, &mut rows, started).await?;
+
+    let scale = if opts.connections > 0 {
+        eprintln!(
+            "[{:>4.0} s] {} idle connections, watched for {} s",
+            started.elapsed().as_secs_f64(),
+            opts.connections,
+            opts.connections_watch.as_secs()
+        );
+        Some(
+            crate::scale::idle_connections(
+                &url("ws"),
+                &gateway.token,
+                options.clone(),
+                opts.connections,
+                gateway.pid(),
+                opts.connections_watch,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+
+    let report = Report {
+        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine: format!(
+            "{} cores, {}",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            command_output("uname", &["-sr"])
+        ),
+        openssh: peers::ssh_version(),
+        mosh: peers::mosh_version(),
+        bytes: opts.bytes,
+        keys: opts.keys,
+        rounds: opts.rounds,
+        key_interval_ms: KEY_INTERVAL.as_millis() as u64,
+        idle_sessions: opts.idle_sessions,
+        idle_minutes: opts.idle_minutes,
+        idle_heartbeat_s: heartbeat,
+        rows,
+        scale,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    std::fs::create_dir_all(&opts.out)?;
+    let markdown = report::markdown(&report);
+    std::fs::write(opts.out.join("compare.md"), &markdown)?;
+    std::fs::write(
+        opts.out.join("compare.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    println!("{markdown}");
+    eprintln!(
+        "[{:>4.0} s] wrote {} and {}",
+        started.elapsed().as_secs_f64(),
+        opts.out.join("compare.md").display(),
+        opts.out.join("compare.json").display()
+    );
+    Ok(())
+}
+
+/// Idle sessions of every system at once: the server's memory per session, then IP bytes per
+/// minute over the idle window. Returns devtail's heartbeat interval, seconds.
+async fn idle_phase(
+    opts: &Options,
+    gateway: &TestGateway,
+    sshd: &Sshd,
+    rows: &mut [Row],
+    started: Instant,
+) -> anyhow::Result<u64> {
+    let k = opts.idle_sessions;
+    eprintln!(
+        "[{:>4.0} s] opening {k} idle sessions of each system",
+        started.elapsed().as_secs_f64()
+    );
+    let options = gateway.options();
+    let gateway_before = peers::process_memory(gateway.pid());
+    let mut devtail = Vec::new();
+    let mut relays = Vec::new();
+    for quic in [false, true] {
+        for _ in 0..k {
+            let url = if quic {
+                let relay = UdpRelay::start(gateway.addr).await?;
+                let url = format!("quic://{}", relay.addr());
+                relays.push(relay);
+                url
+            } else {
+                format!("ws://{}", gateway.addr)
+            };
+            let client = Client::connect(&url, &gateway.token, options.clone()).await?;
+            let mut terminal = Tty::Devtail(client.open_terminal(sh(tty::IDLE_SCRIPT)).await?);
+            terminal.wait_for(b'R').await?;
+            devtail.push((client, terminal));
+        }
+    }
+    // Let the screen models go idle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_devtail = SessionMemory::between(
+        gateway_before,
+        peers::process_memory(gateway.pid()),
+        devtail.len(),
+    );
+    row_of(rows, System::DevtailWs).idle_memory = Some(per_devtail.clone());
+    row_of(rows, System::DevtailQuic).idle_memory = Some(per_devtail);
+
+    let sshd_before = peers::memory_of("sshd", Some(sshd.pid()));
+    let mut ssh = Vec::new();
+    for _ in 0..k {
+        let mut session = sshd.open(tty::IDLE_SCRIPT)?;
+        session.wait_for(b'R').await?;
+        ssh.push(session);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    row_of(rows, System::OpenSsh).idle_memory = Some(SessionMemory::between(
+        sshd_before,
+        peers::memory_of("sshd", Some(sshd.pid())),
+        k,
+    ));
+
+    let mosh_before = peers::memory_of("mosh-server", None);
+    let mut mosh = Vec::new();
+    for _ in 0..k {
+        mosh.push(Mosh::start().await?);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    row_of(rows, System::Mosh).idle_memory = Some(SessionMemory::between(
+        mosh_before,
+        peers::memory_of("mosh-server", None),
+        k,
+    ));
+
+    // Let the opening traffic and its acks settle, then count.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let gateway_port = gateway.addr.port();
+    let ws_before = tcp_counters(gateway_port)?;
+    anyhow::ensure!(
+        ws_before.sockets == k,
+        "ss shows {} gateway TCP sockets, expected {k}",
+        ws_before.sockets
+    );
+    let ssh_before = tcp_counters(sshd.port())?;
+    let quic_before: u64 = relays.iter().map(UdpRelay::ip_bytes).sum();
+    let mosh_bytes = |mosh: &[Mosh]| -> u64 { mosh.iter().map(|m| m.relay.ip_bytes()).sum() };
+    let mosh_before = mosh_bytes(&mosh);
+    eprintln!(
+        "[{:>4.0} s] idle for {:.1} min",
+        started.elapsed().as_secs_f64(),
+        opts.idle_minutes
+    );
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(opts.idle_minutes * 60.0)).await;
+    let minutes = window.elapsed().as_secs_f64() / 60.0;
+    let per_minute = |bytes: u64| bytes as f64 / k as f64 / minutes;
+    row_of(rows, System::DevtailWs).idle_bytes_per_min = Some(per_minute(
+        tcp_counters(gateway_port)?.ip_bytes_since(&ws_before),
+    ));
+    row_of(rows, System::OpenSsh).idle_bytes_per_min = Some(per_minute(
+        tcp_counters(sshd.port())?.ip_bytes_since(&ssh_before),
+    ));
+    row_of(rows, System::DevtailQuic).idle_bytes_per_min = Some(per_minute(
+        relays.iter().map(UdpRelay::ip_bytes).sum::<u64>() - quic_before,
+    ));
+    row_of(rows, System::Mosh).idle_bytes_per_min =
+        Some(per_minute(mosh_bytes(&mosh) - mosh_before));
+
+    let heartbeat = devtail.first().map_or(0, |(c, _)| {
+        u64::from(c.welcome().heartbeat_interval_ms) / 1000
+    });
+    for (client, terminal) in devtail {
+        let _ = terminal.kill().await;
+        client.close().await;
+    }
+    for session in ssh {
+        let _ = session.kill().await;
+    }
+    for session in mosh {
+        session.stop().await;
+    }
+    Ok(heartbeat)
+}
+
+fn row_of(rows: &mut [Row], system: System) -> &mut Row {
+    rows.iter_mut()
+        .find(|r| r.system == system)
+        .expect("every system has a row")
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}

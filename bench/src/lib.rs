@@ -218,6 +218,15 @@ pub fn exact_chunks(data: &Bytes, size: usize) -> Vec<Bytes> {
     chunks
 }
 
+/// `count` consecutive chunks of exactly `size` bytes, going back to the start of `data` as
+/// often as needed: more output than the corpus holds (e.g. 8 MiB of a 1.5 MB corpus) as
+/// zero-copy slices. A shorter tail of `data` is skipped at each wrap, as in [`exact_chunks`].
+pub fn cycled_chunks(data: &Bytes, size: usize, count: usize) -> Vec<Bytes> {
+    let chunks = exact_chunks(data, size);
+    assert!(!chunks.is_empty(), "corpus shorter than {size} bytes");
+    chunks.iter().cycle().take(count).cloned().collect()
+}
+
 /// Cuts `data` into reads of log-uniformly distributed size in 1 B..=4 KiB (deterministic for
 /// a given seed).
 pub fn mixed_chunks(data: &Bytes, seed: u64) -> Vec<Bytes> {
@@ -242,8 +251,14 @@ pub fn term_data(seq: u64, data: Bytes) -> Envelope {
         // The phone sends little: its cumulative ack stays small and rarely changes.
         ack: 7,
         channel: BENCH_CHANNEL,
-        body: Some(Body::TermData(TermData { data })),
+        body: Some(term_body(data)),
     }
+}
+
+/// The body of a `TermData` envelope carrying `data`: what the gateway hands to
+/// `Reliability::send` for one PTY read (the reliability core assigns seq and ack).
+pub fn term_body(data: Bytes) -> Body {
+    Body::TermData(TermData { data })
 }
 
 /// Envelopes for consecutive chunks, with sequence numbers 1, 2, 3…
@@ -503,6 +518,13 @@ mod tests {
             assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= 4096));
         }
         assert!(exact_chunks(&data, 4096).iter().all(|c| c.len() == 4096));
+        let cycled = cycled_chunks(&data, 4096, 5);
+        assert_eq!(cycled.len(), 5);
+        assert_eq!(
+            cycled[2], cycled[0],
+            "10 000 bytes hold two whole 4 KiB chunks"
+        );
+        assert!(cycled.iter().all(|c| c.len() == 4096));
     }
 
     #[test]

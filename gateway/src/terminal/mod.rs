@@ -11,7 +11,7 @@
 //! master is non-blocking and driven by tokio's `AsyncFd`.
 
 mod log;
-mod screen;
+pub mod screen;
 mod task;
 
 use std::collections::HashMap;

@@ -66,6 +66,21 @@ pub(crate) const BLANK: Cell = Cell {
     },
 };
 
+/// Default blanks to copy from: a copy moves whole vectors, a fill stores field by field.
+static BLANKS: [Cell; 256] = [BLANK; 256];
+
+/// Blanks `cells` in `fill`'s background (what scrolling and erasing leave).
+pub(crate) fn blank_cells(cells: &mut [Cell], fill: Style) {
+    let blank = Cell::blank(fill);
+    if blank == BLANK {
+        for chunk in cells.chunks_mut(BLANKS.len()) {
+            chunk.copy_from_slice(&BLANKS[..chunk.len()]);
+        }
+    } else {
+        cells.fill(blank);
+    }
+}
+
 /// One line of cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Row {
@@ -134,13 +149,27 @@ impl Grid {
         fill: Style,
         mut gone: impl FnMut(Row) -> Row,
     ) {
+        // The whole screen scrolling (the usual case) turns the ring: no rows move.
+        let whole = top == 0 && bottom + 1 == self.rows.len();
         for _ in 0..n.min(bottom + 1 - top) {
-            let row = self.rows.remove(top).expect("top is inside the grid");
-            let mut blank = gone(row);
-            blank.cells.clear();
-            blank.cells.resize(self.cols, Cell::blank(fill));
+            let row = if whole {
+                self.rows.pop_front()
+            } else {
+                self.rows.remove(top)
+            };
+            let mut blank = gone(row.expect("top is inside the grid"));
+            if blank.cells.len() == self.cols {
+                blank_cells(&mut blank.cells, fill);
+            } else {
+                blank.cells.clear();
+                blank.cells.resize(self.cols, Cell::blank(fill));
+            }
             blank.wrapped = false;
-            self.rows.insert(bottom, blank);
+            if whole {
+                self.rows.push_back(blank);
+            } else {
+                self.rows.insert(bottom, blank);
+            }
         }
     }
 

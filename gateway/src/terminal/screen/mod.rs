@@ -17,7 +17,7 @@ use grid::{Cell, Grid, Row, Style, WIDE_CONTINUATION};
 
 /// Something in the output the gateway acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ScreenEvent {
+pub enum ScreenEvent {
     /// OSC 0/2: the window title changed.
     Title(String),
     /// OSC 52: the program put `data` on clipboard `selection`.
@@ -84,10 +84,15 @@ struct State {
     cursor_visible: bool,
     title: String,
     events: Vec<ScreenEvent>,
+    /// The parser is known to be in its ground state with no partial character pending:
+    /// plain text can bypass it ([`State::plain`]). Set by the callbacks that only happen
+    /// there or that return the parser there; cleared whenever bytes go to the parser.
+    ground: bool,
 }
 
-/// A terminal's screen as its output left it.
-pub(crate) struct Screen {
+/// A terminal's screen as its output left it. Public for the benchmarks; the gateway drives one
+/// per terminal.
+pub struct Screen {
     parser: vte::Parser,
     state: State,
 }
@@ -101,7 +106,7 @@ impl std::fmt::Debug for Screen {
 }
 
 impl Screen {
-    pub(crate) fn new(rows: u16, cols: u16) -> Self {
+    pub fn new(rows: u16, cols: u16) -> Self {
         let (rows, cols) = (usize::from(rows.max(1)), usize::from(cols.max(1)));
         Self {
             parser: vte::Parser::new(),
@@ -124,17 +129,48 @@ impl Screen {
                 cursor_visible: true,
                 title: String::new(),
                 events: Vec::new(),
+                ground: true,
             },
         }
     }
 
     /// Feeds output; returns what in it needs acting on.
-    pub(crate) fn process(&mut self, bytes: &[u8]) -> Vec<ScreenEvent> {
-        self.parser.advance(&mut self.state, bytes);
+    ///
+    /// Printable ASCII and C0 controls in the parser's ground state — nearly all of a flood —
+    /// are applied here a run at a time; escape sequences and other text go through `vte`
+    /// until it is known to be back in its ground state.
+    pub fn process(&mut self, bytes: &[u8]) -> Vec<ScreenEvent> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.state.ground {
+                rest = &rest[self.state.plain(rest)..];
+                if rest.is_empty() {
+                    break;
+                }
+                self.state.ground = false;
+            }
+            let n = self.parser.advance_until_terminated(&mut self.state, rest);
+            if n == 0 {
+                // Not expected (the parser always takes a byte), but never spin.
+                self.parser.advance(&mut self.state, rest);
+                self.state.ground = false;
+                break;
+            }
+            let (taken, left) = rest.split_at(n);
+            // Plain text ends the parser's step together with an escape that follows it (the
+            // parser is then in its escape state), or with a character cut off at the end of
+            // the chunk (the parser holds its first bytes).
+            if self.state.ground
+                && (taken.last() == Some(&ESC) || (left.is_empty() && cut_utf8(taken)))
+            {
+                self.state.ground = false;
+            }
+            rest = left;
+        }
         std::mem::take(&mut self.state.events)
     }
 
-    pub(crate) fn resize(&mut self, rows: u16, cols: u16) {
+    pub fn resize(&mut self, rows: u16, cols: u16) {
         let s = &mut self.state;
         let (rows, cols) = (usize::from(rows.max(1)), usize::from(cols.max(1)));
         // Shrinking keeps the cursor's row on screen: rows above it scroll off the top
@@ -163,12 +199,12 @@ impl Screen {
 
     /// Renders the lines scrolled off during the last burst into compact form. Call when the
     /// output pauses: between bursts the model then holds at most one screen of cells.
-    pub(crate) fn compact(&mut self) {
+    pub fn compact(&mut self) {
         self.state.compact();
     }
 
     /// True when lines scrolled off since the last [`Screen::compact`].
-    pub(crate) fn has_raw_scrollback(&self) -> bool {
+    pub fn has_raw_scrollback(&self) -> bool {
         !self.state.recent.is_empty()
     }
 
@@ -179,7 +215,7 @@ impl Screen {
     }
 
     /// Rows and columns.
-    pub(crate) fn size(&self) -> (u16, u16) {
+    pub fn size(&self) -> (u16, u16) {
         let s = &self.state;
         (s.grid.height() as u16, s.grid.cols as u16)
     }
@@ -192,12 +228,84 @@ impl Screen {
     }
 
     /// The window title last set.
-    pub(crate) fn title(&self) -> &str {
+    pub fn title(&self) -> &str {
         &self.state.title
     }
 }
 
+const ESC: u8 = 0x1b;
+
+/// True when `bytes` ends inside a UTF-8 encoded character.
+fn cut_utf8(bytes: &[u8]) -> bool {
+    for (back, &b) in bytes.iter().rev().take(4).enumerate() {
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        let len = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return len > back + 1;
+    }
+    false
+}
+
 impl State {
+    /// Applies the printable ASCII and C0 controls at the start of `bytes`, as the parser
+    /// would in its ground state; returns how many bytes it took (it stops at an escape and
+    /// at anything not ASCII). Printable runs are written a row's stretch at a time.
+    fn plain(&mut self, bytes: &[u8]) -> usize {
+        let printable = |b: u8| (0x20..=0x7E).contains(&b);
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if printable(b) {
+                if self.pending_wrap {
+                    // The general path wraps (or not) first.
+                    vte::Perform::print(self, char::from(b));
+                    i += 1;
+                    continue;
+                }
+                let (row, col, style, cols) = (self.row, self.col, self.style, self.cols());
+                let Some(cells) = self
+                    .grid
+                    .rows
+                    .get_mut(row)
+                    .and_then(|r| r.cells.get_mut(col..cols))
+                else {
+                    vte::Perform::print(self, char::from(b));
+                    i += 1;
+                    continue;
+                };
+                let mut written = 0;
+                for (cell, &b) in cells.iter_mut().zip(&bytes[i..]) {
+                    if !printable(b) {
+                        break;
+                    }
+                    *cell = Cell {
+                        ch: char::from(b),
+                        style,
+                    };
+                    written += 1;
+                }
+                if col + written >= cols {
+                    self.col = cols - 1;
+                    self.pending_wrap = true;
+                } else {
+                    self.col = col + written;
+                }
+                i += written;
+            } else if b == ESC || b >= 0x7F {
+                break;
+            } else {
+                vte::Perform::execute(self, b);
+                i += 1;
+            }
+        }
+        i
+    }
+
     fn height(&self) -> usize {
         self.grid.height()
     }
@@ -292,6 +400,8 @@ impl State {
             self.pending_wrap = false;
         }
         let cols = self.cols();
+        // A one-column terminal shows a wide character in its one cell.
+        let width = width.min(cols);
         if width == 2 && self.col + 1 >= cols {
             // A wide character does not fit in the last column: wrap first.
             if self.autowrap {

@@ -96,6 +96,8 @@ fn arg(params: &vte::Params, index: usize, default: u16) -> u16 {
 
 impl vte::Perform for State {
     fn print(&mut self, ch: char) {
+        // The parser prints only in its ground state.
+        self.ground = true;
         if ch.is_ascii() && !self.pending_wrap {
             // Fast path: most output is ASCII, one column wide, mid-line.
             let (row, col, style) = (self.row, self.col, self.style);
@@ -147,6 +149,8 @@ impl vte::Perform for State {
         ignore: bool,
         action: char,
     ) {
+        // The parser returns to its ground state after every dispatch.
+        self.ground = true;
         if ignore {
             return;
         }
@@ -256,6 +260,8 @@ impl vte::Perform for State {
     }
 
     fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
+        // The parser returns to its ground state after every dispatch.
+        self.ground = true;
         match (intermediates, byte) {
             ([], b'7') => self.save_cursor(),
             ([], b'8') => self.restore_cursor(),
@@ -276,6 +282,11 @@ impl vte::Perform for State {
             }
             _ => {}
         }
+    }
+
+    /// Lets [`Screen::process`](super::Screen::process) take plain text back from the parser.
+    fn terminated(&self) -> bool {
+        self.ground
     }
 
     fn osc_dispatch(&mut self, params: &[&[u8]], _bell_terminated: bool) {

@@ -78,7 +78,7 @@ pub(super) fn row_to_ansi(row: &Row) -> String {
 impl Screen {
     /// ANSI text that redraws the visible screen on a cleared terminal of the same size:
     /// alternate-screen state, every row with its colours, then the cursor and the pen.
-    pub(crate) fn render_screen(&self) -> Vec<u8> {
+    pub fn render_screen(&self) -> Vec<u8> {
         let s = &self.state;
         let mut out = String::new();
         if s.alternate {
@@ -100,7 +100,7 @@ impl Screen {
 
     /// The newest `max_lines` lines of scrollback, oldest first, each ending in CR LF unless
     /// it wrapped onto the next.
-    pub(crate) fn render_scrollback(&self, max_lines: usize) -> Vec<u8> {
+    pub fn render_scrollback(&self, max_lines: usize) -> Vec<u8> {
         let s = &self.state;
         let rendered = s
             .scrollback

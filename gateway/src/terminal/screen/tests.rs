@@ -228,3 +228,124 @@ fn reset_and_resize() {
     assert_eq!(s.cursor(), (0, 1));
     assert_eq!(s.text(), "ab\n");
 }
+
+/// Everything the model holds, for comparing two models.
+fn model(screen: &Screen) -> String {
+    let s = &screen.state;
+    format!(
+        "{:?}",
+        (
+            (
+                &s.grid.rows,
+                &s.other.as_ref().map(|g| &g.rows),
+                s.alternate
+            ),
+            (&s.scrollback, s.scrollback_bytes, &s.recent),
+            (
+                s.row,
+                s.col,
+                s.pending_wrap,
+                s.style,
+                s.saved.row,
+                s.saved.col
+            ),
+            (s.top, s.bottom, s.autowrap, s.origin_mode, s.cursor_visible),
+            (&s.title, &s.events),
+        )
+    )
+}
+
+/// The plain-text shortcut in [`Screen::process`] must leave exactly the state the parser alone
+/// would, however the output is cut into reads: random mixes of text, controls, escape
+/// sequences (complete, cut, ignored, aborted), UTF-8 and invalid bytes, in random chunks.
+#[test]
+fn the_plain_text_path_matches_the_parser_alone() {
+    const PIECES: &[&[u8]] = &[
+        b"hello world ",
+        b"0123456789abcdefghijklmnopqrstuvwxyz",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\t",
+        b"\x08",
+        b"\x07",
+        b"\x00",
+        b"\x18",
+        b"\x1a",
+        b"\x7f",
+        b"\x1b",
+        b"\x1b[31m",
+        b"\x1b[1;38;5;208m",
+        b"\x1b[38:2:10:20:30m",
+        b"\x1b[0m",
+        b"\x1b[2J",
+        b"\x1b[H",
+        b"\x1b[5;10H",
+        b"\x1b[K",
+        b"\x1b[2K",
+        b"\x1b[3;8r",
+        b"\x1b[r",
+        b"\x1b[L",
+        b"\x1b[2M",
+        b"\x1b[3P",
+        b"\x1b[4@",
+        b"\x1b[?1049h",
+        b"\x1b[?1049l",
+        b"\x1b[?7l",
+        b"\x1b[?7h",
+        b"\x1b[6n",
+        b"\x1b[1;2;3;4;5;6;7;8;9;10;11;12;13;14;15;16;17;18;19;20;21;22;23;24;25;26;27;28;29;30;31;32;33m",
+        b"\x1b[?1;2$p",
+        b"\x1b[1\x0a2H",
+        b"\x1b]0;a title\x07",
+        b"\x1b]2;other\x1b\\",
+        b"\x1b]52;c;aGk=\x07",
+        b"\x1bP1$qm\x1b\\",
+        b"\x1b_apc\x1b\\",
+        b"\x1b7",
+        b"\x1b8",
+        b"\x1bM",
+        b"\x1bD",
+        b"\x1bE",
+        b"\x1b(B",
+        b"\x1bc",
+        "é".as_bytes(),
+        "日本語".as_bytes(),
+        "█▌".as_bytes(),
+        "\u{9b}".as_bytes(),
+        "e\u{301}".as_bytes(),
+        b"\xff",
+        b"\x80",
+        b"\xe6\x97",
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |bound: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % bound as u64) as usize
+    };
+    for case in 0..2000 {
+        let mut output = Vec::new();
+        for _ in 0..next(300) {
+            output.extend_from_slice(PIECES[next(PIECES.len())]);
+        }
+        let (rows, cols) = (1 + next(12) as u16, 1 + next(40) as u16);
+        let mut fast = Screen::new(rows, cols);
+        let mut reference = Screen::new(rows, cols);
+        let mut rest = &output[..];
+        while !rest.is_empty() {
+            let (chunk, left) = rest.split_at(1 + next(rest.len().min(64)));
+            let events = fast.process(chunk);
+            reference.parser.advance(&mut reference.state, chunk);
+            assert_eq!(events, std::mem::take(&mut reference.state.events));
+            rest = left;
+        }
+        assert_eq!(
+            model(&fast),
+            model(&reference),
+            "case {case}: {rows}x{cols}, output {:?}",
+            String::from_utf8_lossy(&output)
+        );
+    }
+}

@@ -362,7 +362,8 @@ impl Client {
 
 /// Delivers one frame to its channel or request.
 pub(crate) async fn route(shared: &Shared, channel: u32, body: Body) {
-    if let Some(id) = body.request_id().filter(|_| channel == 0) {
+    // Request 0 is none: an Error without one (RATE_LIMITED, say) is a notice.
+    if let Some(id) = body.request_id().filter(|&id| channel == 0 && id != 0) {
         if let Some(waiter) = shared.routes().requests.remove(&id) {
             let _ = waiter.send(body);
         }

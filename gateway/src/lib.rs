@@ -7,6 +7,7 @@
 //! [`devtail_proto`]'s codec; this crate adds the IO around it.
 
 pub mod auth;
+pub mod limits;
 pub mod pair;
 pub(crate) mod session;
 pub mod terminal;
@@ -51,6 +52,9 @@ pub const DEFAULT_REPLAY_MEMORY: usize = 256 << 20;
 /// Default cap on simultaneous connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
+/// Default cap on the channels (terminals opened or attached) one session has at once.
+pub const DEFAULT_MAX_CHANNELS: usize = 256;
+
 /// Settings of a running gateway.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -76,6 +80,11 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Serve plain `ws://` on any address, not only on loopback and tailnet ones.
     pub insecure: bool,
+    /// Per-device quotas on what clients send ([`limits`]).
+    pub quotas: limits::Quotas,
+    /// Channels one session may have open at once; more are refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_channels: usize,
     /// The TLS certificate for `wss://` (and QUIC); without it only plain WebSocket is served.
     pub identity: Option<Arc<tls::Identity>>,
 }
@@ -94,6 +103,8 @@ impl Config {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             insecure: false,
+            quotas: limits::Quotas::default(),
+            max_channels: DEFAULT_MAX_CHANNELS,
             identity: None,
         }
     }
@@ -114,6 +125,8 @@ pub struct Gateway {
     wss: Option<Arc<rustls::ServerConfig>>,
     /// One permit per connection served, across all transports.
     connection_slots: Arc<tokio::sync::Semaphore>,
+    /// Every device's rate limiters.
+    limits: limits::Limits,
 }
 
 impl Gateway {
@@ -135,6 +148,7 @@ impl Gateway {
         };
         Ok(Arc::new(Self {
             connection_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+            limits: limits::Limits::new(config.quotas),
             wss,
             config,
             workspace,
@@ -147,6 +161,11 @@ impl Gateway {
     /// The settings in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The rate limiters of `device`, shared by all its connections.
+    pub(crate) fn limits(&self, device: &str) -> Arc<limits::DeviceLimits> {
+        self.limits.device(device)
     }
 
     /// The connection limit, shared by all transports.

@@ -1,6 +1,7 @@
 //! `devtail-gateway`: run the gateway, or manage its device tokens.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,10 +10,11 @@ use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
 use devtail_gateway::auth::TokenStore;
+use devtail_gateway::limits::{DEFAULT_FRAMES_PER_SEC, DEFAULT_INPUT_BYTES_PER_SEC, Quotas};
 use devtail_gateway::proto::reliability::DEFAULT_REPLAY_BUDGET;
 use devtail_gateway::tls::Identity;
 use devtail_gateway::{
-    Config, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
+    Config, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_REPLAY_MEMORY, DEFAULT_SESSION_LINGER, Gateway, plaintext_ok,
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -74,6 +76,20 @@ struct Cli {
     /// lingers). Must exceed the heartbeat.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     idle_timeout: u64,
+    /// Frames per second each device may send, all its connections together (0: no limit).
+    /// Past it the gateway reads that device's frames more slowly and tells it with a
+    /// RATE_LIMITED error; nothing is dropped.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FRAMES_PER_SEC)]
+    max_frames_per_sec: u32,
+    /// Terminal input bytes per second each device may send (0: no limit); enforced like
+    /// --max-frames-per-sec.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_INPUT_BYTES_PER_SEC)]
+    max_input_bytes_per_sec: u32,
+    /// Channels (terminals opened or attached) one session may have at once; more are
+    /// refused with RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CHANNELS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_channels: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -318,6 +334,11 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         heartbeat_interval: Duration::from_secs(cli.heartbeat),
         idle_timeout: Duration::from_secs(cli.idle_timeout),
         insecure: cli.insecure,
+        quotas: Quotas {
+            frames_per_sec: NonZeroU32::new(cli.max_frames_per_sec),
+            input_bytes_per_sec: NonZeroU32::new(cli.max_input_bytes_per_sec),
+        },
+        max_channels: cli.max_channels,
         identity: Some(Arc::new(
             Identity::load_or_create(&state_dir)
                 .with_context(|| format!("TLS certificate in {}", state_dir.display()))?,

@@ -226,6 +226,26 @@ pub(crate) async fn echo_samples(
     Ok(samples)
 }
 
+/// Runs `f` on a single-threaded runtime of its own (on a blocking thread), the way `ssh` and
+/// `mosh-client` run. Keystroke echo is measured this way: a multi-threaded client adds its own
+/// wake-ups across threads to every key (≈ 100 µs per echo on this machine). Throughput and
+/// flood phases stay multi-threaded, so the client's own decoding cannot starve what they
+/// measure.
+pub(crate) async fn single_threaded<F, Fut, T>(f: F) -> anyhow::Result<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<T>>,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(f())
+    })
+    .await?
+}
+
 pub(crate) fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -371,9 +391,14 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
         Scenario::Echo { count, interval_ms } => {
-            let client = connect().await?;
-            echo(&client, count, Duration::from_millis(interval_ms)).await?;
-            client
+            let (url, token, options) = (cli.url.clone(), token()?.to_owned(), options.clone());
+            return single_threaded(move || async move {
+                let client = Client::connect(&url, &token, options).await?;
+                echo(&client, count, Duration::from_millis(interval_ms)).await?;
+                client.close().await;
+                Ok(())
+            })
+            .await;
         }
         Scenario::Throughput { bytes, ref source } => {
             let client = connect().await?;

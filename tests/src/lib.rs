@@ -87,6 +87,8 @@ fn random_token() -> String {
 #[derive(Debug)]
 pub struct TestGateway {
     child: Child,
+    /// The gateway binary (for its subcommands, e.g. `token add`).
+    binary: PathBuf,
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its device token (set through `DEVTAIL_TOKEN`).
@@ -209,6 +211,7 @@ impl TestGateway {
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
+            binary: path.to_owned(),
             addr,
             token,
             workspace,
@@ -319,7 +322,7 @@ impl TestGateway {
 
     /// Issues a token for another device (`devtail-gateway token add NAME`) and returns it.
     pub fn add_device(&self, name: &str) -> String {
-        let out = Command::new(bin("devtail-gateway"))
+        let out = Command::new(&self.binary)
             .arg("--state-dir")
             .arg(self.state_dir.path())
             .args(["token", "add", name])

@@ -20,9 +20,6 @@ use crate::terminal::{
     Control, SpawnSpec, Subscription, TermEvent, Terminal, TerminalId, term_size,
 };
 
-/// Channels one session may have open at once.
-const MAX_CHANNELS: usize = 256;
-
 /// Terminal output frames queued towards the session, across its channels: at most 8 × 64 KiB
 /// held outside the replay budget (the session drains the queue as fast as it is filled).
 pub(super) const OUTPUT_QUEUE: usize = 8;
@@ -261,10 +258,14 @@ impl Channels {
                 ErrorCode::AlreadyExists,
                 format!("channel {channel} is already open"),
             ))
-        } else if self.open.len() >= MAX_CHANNELS {
+        } else if self.open.len() >= self.gateway.config().max_channels {
             Some((
                 ErrorCode::ResourceExhausted,
-                format!("at most {MAX_CHANNELS} channels per session"),
+                format!(
+                    "at most {} channels per session (the gateway's --max-channels): close one \
+                     first",
+                    self.gateway.config().max_channels
+                ),
             ))
         } else {
             None
@@ -429,7 +430,8 @@ impl Channels {
         );
     }
 
-    fn input(&mut self, channel: u32, data: Bytes) -> Option<PendingInput> {
+    /// Input for a terminal; returns what it cannot take yet.
+    pub(super) fn input(&mut self, channel: u32, data: Bytes) -> Option<PendingInput> {
         match self.channel(channel) {
             Some(c) if c.read_only => {
                 self.error(channel, ErrorCode::PermissionDenied, "read-only attach", 0);

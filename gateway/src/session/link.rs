@@ -29,8 +29,11 @@ pub(super) const HIGH_WATER: usize = 256 << 10;
 #[derive(Debug)]
 pub(super) enum Inbound {
     Frame(Box<Envelope>),
-    /// A frame that does not decode: the session answers with an Error and ends.
-    Malformed(v1::ErrorCode, String),
+    /// A frame that does not decode: the session answers with an Error and ends. (Boxed:
+    /// queue slots are sized by the largest kind, and every connection has a queue.)
+    Malformed(Box<(v1::ErrorCode, String)>),
+    /// The device went over a quota: the session tells the client (`RATE_LIMITED`).
+    RateLimited(crate::limits::Exceeded),
 }
 
 /// Bytes handed to the writer and not yet written.

@@ -30,12 +30,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::Gateway;
 use crate::proto::v1::{self, Envelope, envelope::Body};
 use crate::transport::{Incoming, Outgoing, ReadError};
+use crate::{Gateway, limits};
 pub use registry::Sessions;
 
 /// How long a client has to send Hello.
@@ -121,8 +121,8 @@ pub(crate) enum Heartbeats {
 pub(crate) async fn serve<I, O>(
     gateway: Arc<Gateway>,
     peer: SocketAddr,
-    mut incoming: I,
-    mut outgoing: O,
+    incoming: I,
+    outgoing: O,
     shutdown: watch::Receiver<bool>,
     heartbeats: Heartbeats,
     transport: &'static str,
@@ -132,33 +132,24 @@ pub(crate) async fn serve<I, O>(
 {
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
-
-    let (link, writer_queue, inbound_tx) = link::Link::new(peer, heartbeats);
-    let attached = match handshake::run(&gateway, peer, &mut incoming, &counters).await {
-        Ok(hello) => {
-            gateway
-                .sessions
-                .attach(&gateway, hello, link, shutdown)
-                .await
-        }
-        Err(refusal) => Err(refusal),
+    // The opening runs once: boxed, its state (the handshake, the writer before it is
+    // spawned) is freed when done instead of sizing what every idle connection keeps.
+    let opening = open(
+        &gateway, peer, incoming, outgoing, shutdown, heartbeats, transport, &counters,
+    );
+    let Some(Opened {
+        mut incoming,
+        inbound_tx,
+        writer,
+        device,
+        session,
+    }) = Box::pin(opening).await
+    else {
+        return;
     };
-    let (device, session, policy) = match attached {
-        Ok(attached) => attached,
-        Err(refusal) => {
-            send_refusal(&mut outgoing, &refusal).await;
-            warn!(%peer, reason = %refusal, "connection refused");
-            return;
-        }
-    };
-    let writer = tokio::spawn(link::write_loop(
-        outgoing,
-        writer_queue,
-        policy,
-        Arc::clone(&counters),
-    ));
-    info!(%peer, %device, %session, transport, "connection open");
 
+    let limits = gateway.limits(&device);
+    let mut noticed: Option<Instant> = None;
     let end = loop {
         tokio::select! {
             next = incoming.next() => {
@@ -167,12 +158,29 @@ pub(crate) async fn serve<I, O>(
                     Some(Err(ReadError::Transport(e))) => break End::TransportError(e.to_string()),
                     Some(Err(ReadError::Decode(e))) => {
                         let reason = e.to_string();
-                        let _ = inbound_tx.send(link::Inbound::Malformed(e.code(), reason.clone())).await;
+                        let _ = inbound_tx.send(link::Inbound::Malformed(Box::new((e.code(), reason.clone())))).await;
                         break End::ProtocolError(reason);
                     }
                     None => break End::TransportClosed,
                 };
                 counters.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
+                let input = match &envelope.body {
+                    Some(Body::TermData(data)) => data.data.len(),
+                    _ => 0,
+                };
+                if let Err(held) = limits.admit(input) {
+                    // Over the device's quota: tell the client (now and then), and take this
+                    // frame, and read the next, only when the quota allows.
+                    if noticed.is_none_or(|at| at.elapsed() >= limits::NOTICE_EVERY) {
+                        noticed = Some(Instant::now());
+                        warn!(%peer, %device, "{}", limits::notice(&device, held.exceeded));
+                        if inbound_tx.send(link::Inbound::RateLimited(held.exceeded)).await.is_err() {
+                            break End::Session;
+                        }
+                    }
+                    // Boxed: only throttled connections pay for the wait's state.
+                    Box::pin(limits.admit_later(held)).await;
+                }
                 // Waits while the session is busy (backpressure on the client).
                 if inbound_tx.send(link::Inbound::Frame(Box::new(envelope))).await.is_err() {
                     break End::Session;
@@ -200,6 +208,65 @@ pub(crate) async fn serve<I, O>(
         end = %end,
         "connection closed"
     );
+}
+
+/// A connection past its handshake, attached to its session, its writer running.
+struct Opened<I> {
+    incoming: I,
+    inbound_tx: mpsc::Sender<link::Inbound>,
+    writer: tokio::task::JoinHandle<()>,
+    device: String,
+    session: registry::SessionId,
+}
+
+/// The handshake, the session attach (or the refusal), and the writer's start.
+#[allow(clippy::too_many_arguments)]
+async fn open<I, O>(
+    gateway: &Arc<Gateway>,
+    peer: SocketAddr,
+    mut incoming: I,
+    mut outgoing: O,
+    shutdown: watch::Receiver<bool>,
+    heartbeats: Heartbeats,
+    transport: &'static str,
+    counters: &Arc<Counters>,
+) -> Option<Opened<I>>
+where
+    I: Incoming,
+    O: Outgoing,
+{
+    let (link, writer_queue, inbound_tx) = link::Link::new(peer, heartbeats);
+    let attached = match handshake::run(gateway, peer, &mut incoming, counters).await {
+        Ok(hello) => {
+            gateway
+                .sessions
+                .attach(gateway, hello, link, shutdown)
+                .await
+        }
+        Err(refusal) => Err(refusal),
+    };
+    let (device, session, policy) = match attached {
+        Ok(attached) => attached,
+        Err(refusal) => {
+            send_refusal(&mut outgoing, &refusal).await;
+            warn!(%peer, reason = %refusal, "connection refused");
+            return None;
+        }
+    };
+    let writer = tokio::spawn(link::write_loop(
+        outgoing,
+        writer_queue,
+        policy,
+        Arc::clone(counters),
+    ));
+    info!(%peer, %device, %session, transport, "connection open");
+    Some(Opened {
+        incoming,
+        inbound_tx,
+        writer,
+        device,
+        session,
+    })
 }
 
 /// Refuses a connection before its handshake: `Error{code, message}` and `Close`, plain and

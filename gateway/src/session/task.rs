@@ -168,11 +168,15 @@ impl Session {
             tokio::select! {
                 Some(command) = commands.recv() => self.command(*command),
                 inbound = recv(&mut self.link), if reading => match inbound {
-                    Some(inbound) => {
-                        if let Err(end) = self.inbound(inbound).await {
-                            break end;
+                    Some(inbound) => match self.inbound(inbound) {
+                        Ok(None) => {}
+                        Ok(Some((channel, body))) => {
+                            // Boxed: the request's state is not part of the session's future,
+                            // which every idle session keeps.
+                            self.pending_input = Box::pin(self.channels.handle(channel, body)).await;
                         }
-                    }
+                        Err(end) => break end,
+                    },
                     None => {
                         if let Some(link) = self.link.take() {
                             debug!(session = %self.id, peer = %link.peer, "connection lost; session lingers");
@@ -278,17 +282,30 @@ impl Session {
         flowing && self.has_output_room()
     }
 
-    /// One thing from the connection's reader.
-    async fn inbound(&mut self, inbound: Inbound) -> Result<(), SessionEnd> {
+    /// One thing from the connection's reader. Keystrokes and acks are handled here, at once;
+    /// the rarer requests that wait on something come back to be handled boxed.
+    fn inbound(&mut self, inbound: Inbound) -> Result<Option<(u32, Body)>, SessionEnd> {
         let envelope = match inbound {
             Inbound::Frame(envelope) => *envelope,
-            Inbound::Malformed(code, reason) => return Err(self.fail(code, reason)),
+            Inbound::Malformed(malformed) => {
+                let (code, reason) = *malformed;
+                return Err(self.fail(code, reason));
+            }
+            Inbound::RateLimited(exceeded) => {
+                self.channels.push_reply(Outbound::error(
+                    0,
+                    v1::ErrorCode::RateLimited,
+                    crate::limits::notice(&self.device, exceeded),
+                    0,
+                ));
+                return Ok(None);
+            }
         };
         // The client read this connection's Welcome: only its token is good from now on.
         self.previous_token = None;
         match self.rel.receive(Instant::now(), &envelope) {
             Err(e) => Err(self.fail(v1::ErrorCode::MalformedFrame, e.to_string())),
-            Ok(Delivery::Duplicate) => Ok(()),
+            Ok(Delivery::Duplicate) => Ok(None),
             Ok(Delivery::Deliver) => {
                 match envelope.body {
                     None if envelope.seq != 0 => {
@@ -307,11 +324,12 @@ impl Session {
                             "hello after the handshake".to_owned(),
                         ));
                     }
-                    Some(body) => {
-                        self.pending_input = self.channels.handle(envelope.channel, body).await;
+                    Some(Body::TermData(data)) => {
+                        self.pending_input = self.channels.input(envelope.channel, data.data);
                     }
+                    Some(body) => return Ok(Some((envelope.channel, body))),
                 }
-                Ok(())
+                Ok(None)
             }
         }
     }

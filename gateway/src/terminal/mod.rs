@@ -199,6 +199,8 @@ impl Terminal {
             reader.parked = parked;
         }
         self.progress.notify_one();
+        // A subscriber that fell out of the log while parked catches up once unparked.
+        self.changed.send_modify(|v| *v += 1);
     }
 
     /// Sends input, waiting while the terminal's input queue is full.
@@ -351,27 +353,33 @@ impl Subscription {
             {
                 let state = self.terminal.lock();
                 if self.offset < state.log.start() {
-                    // Only a parked subscriber falls out of the log: the window holds the rest.
-                    return Some(vec![TermEvent::Lost]);
-                }
-                if state.title.0 > self.title_seen {
-                    self.title_seen = state.title.0;
-                    events.push(TermEvent::Title(state.title.1.clone()));
-                }
-                if state.clipboard.0 > self.clipboard_seen {
-                    self.clipboard_seen = state.clipboard.0;
-                    events.push(TermEvent::Clipboard {
-                        selection: state.clipboard.1.clone(),
-                        data: state.clipboard.2.clone(),
-                    });
-                }
-                let chunk = state.log.read(self.offset, MAX_CHUNK);
-                if !chunk.is_empty() {
-                    self.offset += chunk.len() as u64;
-                    events.push(TermEvent::Output(chunk));
-                } else if let Some(exit) = state.exit {
-                    events.push(TermEvent::Exit(exit));
-                    self.finished = true;
+                    // Only a parked subscriber falls out of the log: the window holds the
+                    // rest. While it is parked (its session away) nobody would see a
+                    // snapshot: the catch-up waits for the unpark, and shows the screen as it
+                    // is then, not as it was at some moment of the absence.
+                    if !state.subscribers.get(&self.id).is_some_and(|r| r.parked) {
+                        return Some(vec![TermEvent::Lost]);
+                    }
+                } else {
+                    if state.title.0 > self.title_seen {
+                        self.title_seen = state.title.0;
+                        events.push(TermEvent::Title(state.title.1.clone()));
+                    }
+                    if state.clipboard.0 > self.clipboard_seen {
+                        self.clipboard_seen = state.clipboard.0;
+                        events.push(TermEvent::Clipboard {
+                            selection: state.clipboard.1.clone(),
+                            data: state.clipboard.2.clone(),
+                        });
+                    }
+                    let chunk = state.log.read(self.offset, MAX_CHUNK);
+                    if !chunk.is_empty() {
+                        self.offset += chunk.len() as u64;
+                        events.push(TermEvent::Output(chunk));
+                    } else if let Some(exit) = state.exit {
+                        events.push(TermEvent::Exit(exit));
+                        self.finished = true;
+                    }
                 }
             }
             if !events.is_empty() {

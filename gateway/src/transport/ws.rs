@@ -23,10 +23,10 @@ use crate::session::{self, Heartbeats, TransportError};
 /// Time a client has to complete the WebSocket upgrade.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes read from a connection at a time (4 KiB). Clients send keystrokes and small requests; the
+/// Bytes read from a connection at a time (2 KiB). Clients send keystrokes and small requests; the
 /// WebSocket layer's default of 128 KiB, allocated for every connection up front, would be
 /// most of an idle connection's memory. Larger messages are read in several steps.
-const READ_BUFFER: usize = 4 << 10;
+const READ_BUFFER: usize = 2 << 10;
 
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -93,12 +93,13 @@ async fn accept(
         let Some(acceptor) = gateway.wss_acceptor() else {
             return debug!(%peer, "TLS attempted but this gateway has no certificate");
         };
-        let tls = match tokio::time::timeout(UPGRADE_TIMEOUT, acceptor.accept(tcp)).await {
+        let tls = match Box::pin(tokio::time::timeout(UPGRADE_TIMEOUT, acceptor.accept(tcp))).await
+        {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => return debug!(%peer, "TLS handshake timed out"),
         };
-        return upgrade(tls, peer, gateway, config, shutdown, None, "wss").await;
+        return Box::pin(upgrade(tls, peer, gateway, config, shutdown, None, "wss")).await;
     }
     let local = tcp.local_addr().ok();
     let plain_ok = gateway.config().insecure || local.is_some_and(|a| crate::plaintext_ok(a.ip()));
@@ -115,7 +116,8 @@ async fn accept(
             local.map_or_else(|| "HOST:PORT".to_owned(), |a| a.to_string()),
         )
     });
-    upgrade(tcp, peer, gateway, config, shutdown, refusal, "ws").await;
+    // Boxed, like the TLS branch: the task holds only the branch it took.
+    Box::pin(upgrade(tcp, peer, gateway, config, shutdown, refusal, "ws")).await;
 }
 
 /// The WebSocket upgrade, then the session (or, with `refusal`, an Error and a Close).
@@ -131,7 +133,8 @@ async fn upgrade<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let upgrade = tokio_tungstenite::accept_async_with_config(io, Some(config));
-    let ws = match tokio::time::timeout(UPGRADE_TIMEOUT, upgrade).await {
+    // Boxed: the upgrade's state is freed once done, not kept for the connection's life.
+    let ws = match Box::pin(tokio::time::timeout(UPGRADE_TIMEOUT, upgrade)).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => return debug!(%peer, error = %e, "WebSocket upgrade failed"),
         Err(_) => return debug!(%peer, "WebSocket upgrade timed out"),

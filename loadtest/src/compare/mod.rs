@@ -12,6 +12,7 @@ mod report;
 mod tty;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -131,10 +132,14 @@ pub(crate) struct Row {
     /// IP bytes per minute per idle session, both directions.
     pub(crate) idle_bytes_per_min: Option<f64>,
     pub(crate) idle_memory: Option<SessionMemory>,
+    /// Ctrl-C while the program floods: until the client has seen the end of its output.
+    pub(crate) interrupt: Option<Latency>,
     #[serde(skip)]
     echo_samples: Vec<Duration>,
     #[serde(skip)]
     flood_samples: Vec<Duration>,
+    #[serde(skip)]
+    interrupt_samples: Vec<Duration>,
 }
 
 impl Row {
@@ -147,8 +152,10 @@ impl Row {
             echo_under_flood: None,
             idle_bytes_per_min: None,
             idle_memory: None,
+            interrupt: None,
             echo_samples: Vec::new(),
             flood_samples: Vec::new(),
+            interrupt_samples: Vec::new(),
         }
     }
 
@@ -161,6 +168,19 @@ impl Row {
         v.sort_by(f64::total_cmp);
         Some(v[v.len() / 2])
     }
+}
+
+/// One device's keystroke echo, alone and while another device floods the gateway with
+/// input (tiny frames and 64 KiB pastes, as fast as its client sends them).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Fairness {
+    /// The gateway's quotas: "default" or "off".
+    pub(crate) quotas: &'static str,
+    pub(crate) alone: Latency,
+    pub(crate) during_flood: Latency,
+    /// What the flooding device got through, frames/s and input bytes/s.
+    pub(crate) flood_frames_per_sec: f64,
+    pub(crate) flood_input_bytes_per_sec: f64,
 }
 
 /// Many idle authenticated connections on one gateway.
@@ -190,21 +210,55 @@ pub(crate) struct Report {
     pub(crate) idle_minutes: f64,
     pub(crate) idle_heartbeat_s: u64,
     pub(crate) rows: Vec<Row>,
+    pub(crate) fairness: Vec<Fairness>,
     pub(crate) scale: Option<Scale>,
     pub(crate) command: String,
 }
 
+/// Ctrl-C measurements per system and round.
+const INTERRUPTS: usize = 5;
+
 /// A fast typist: one key every 20 ms.
 const KEY_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Where the terminals of one system come from.
-enum Opener<'a> {
+/// How to reach one system: owned, so that a phase can run on a runtime of its own.
+#[derive(Clone)]
+enum Target {
     Raw,
-    Devtail(Box<Client>),
-    Ssh(&'a Sshd),
+    Devtail {
+        url: String,
+        token: String,
+        options: devtail_client::ConnectOptions,
+    },
+    Ssh(Arc<Sshd>),
 }
 
-impl Opener<'_> {
+/// Where the terminals of one system come from, once connected.
+enum Opener {
+    Raw,
+    Devtail(Box<Client>),
+    Ssh(Arc<Sshd>),
+}
+
+impl Target {
+    async fn connect(&self) -> anyhow::Result<Opener> {
+        Ok(match self {
+            Target::Raw => Opener::Raw,
+            Target::Devtail {
+                url,
+                token,
+                options,
+            } => Opener::Devtail(Box::new(
+                Client::connect(url, token, options.clone())
+                    .await
+                    .with_context(|| format!("connecting to {url}"))?,
+            )),
+            Target::Ssh(sshd) => Opener::Ssh(Arc::clone(sshd)),
+        })
+    }
+}
+
+impl Opener {
     /// A terminal running `script`; `shared`: on the same connection as the previous ones.
     async fn open(&self, script: &str, shared: bool) -> anyhow::Result<Tty> {
         match self {
@@ -214,6 +268,24 @@ impl Opener<'_> {
             Opener::Ssh(sshd) => sshd.open(script),
         }
     }
+
+    async fn close(self) {
+        if let Opener::Devtail(client) = self {
+            client.close().await;
+        }
+    }
+}
+
+/// Keystroke echo on a single-threaded runtime of its own ([`crate::single_threaded`]).
+async fn echo_single_threaded(target: Target, keys: usize) -> anyhow::Result<Vec<Duration>> {
+    crate::single_threaded(move || async move {
+        let opener = target.connect().await?;
+        let echo = opener.open(tty::ECHO_SCRIPT, false).await?;
+        let samples = tty::echo(echo, keys, KEY_INTERVAL).await;
+        opener.close().await;
+        samples
+    })
+    .await
 }
 
 fn sh(script: &str) -> v1::TermOpen {
@@ -227,28 +299,34 @@ fn sh(script: &str) -> v1::TermOpen {
 pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
     crate::scale::raise_file_limit();
     let started = Instant::now();
-    let gateway = tokio::task::block_in_place(|| TestGateway::start_binary(&opts.gateway, &[]));
-    let sshd = Sshd::start(&opts.sshd).await?;
+    // Blocks until the gateway listens; nothing else runs yet.
+    let gateway = TestGateway::start_binary(&opts.gateway, &[]);
+    let sshd = Arc::new(Sshd::start(&opts.sshd).await?);
     let options = gateway.options();
     let url = |scheme: &str| format!("{scheme}://{}", gateway.addr);
     let mut rows: Vec<Row> = System::ALL.into_iter().map(Row::new).collect();
 
+    // Idle first, on a fresh gateway: memory measured after the floods would partly reuse
+    // what they left in the allocator.
+    let heartbeat = idle_phase(&opts, &gateway, &sshd, &mut rows, started).await?;
+
     for round in 1..=opts.rounds {
         for system in System::ALL {
-            let opener = match system {
-                System::RawPty => Opener::Raw,
+            let target = match system {
+                System::RawPty => Target::Raw,
                 System::DevtailWs | System::DevtailWss | System::DevtailQuic => {
                     let scheme = match system {
                         System::DevtailWs => "ws",
                         System::DevtailWss => "wss",
                         _ => "quic",
                     };
-                    let client = Client::connect(&url(scheme), &gateway.token, options.clone())
-                        .await
-                        .with_context(|| format!("connecting over {scheme}"))?;
-                    Opener::Devtail(Box::new(client))
+                    Target::Devtail {
+                        url: url(scheme),
+                        token: gateway.token.clone(),
+                        options: options.clone(),
+                    }
                 }
-                System::OpenSsh => Opener::Ssh(&sshd),
+                System::OpenSsh => Target::Ssh(Arc::clone(&sshd)),
                 // mosh is measured idle only (its client repaints a screen, it has no byte
                 // stream to time).
                 System::Mosh => continue,
@@ -259,16 +337,12 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
                 opts.rounds,
                 system.label()
             );
+            let opener = target.connect().await?;
             let flood = opener.open(&tty::flood_script(opts.bytes), false).await?;
             let mbps = tty::throughput(flood, opts.bytes)
                 .await
                 .with_context(|| format!("{}: throughput", system.label()))?;
             row_of(&mut rows, system).throughput_mbps.push(mbps);
-            let echo = opener.open(tty::ECHO_SCRIPT, false).await?;
-            let samples = tty::echo(echo, opts.keys, KEY_INTERVAL)
-                .await
-                .with_context(|| format!("{}: echo", system.label()))?;
-            row_of(&mut rows, system).echo_samples.extend(samples);
 
             // Echo while another terminal of the same connection prints as fast as it can.
             let master = match &opener {
@@ -284,17 +358,49 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
             row_of(&mut rows, system)
                 .flood_samples
                 .extend(samples.with_context(|| format!("{}: echo under flood", system.label()))?);
-            if let Opener::Devtail(client) = opener {
-                client.close().await;
+            // Ctrl-C while a program floods its terminal (signal keys on, not raw).
+            for _ in 0..INTERRUPTS {
+                let flood = opener.open(tty::INTERRUPTIBLE_SCRIPT, false).await?;
+                let took = tty::interrupt(flood, Duration::from_millis(300))
+                    .await
+                    .with_context(|| format!("{}: Ctrl-C under flood", system.label()))?;
+                row_of(&mut rows, system).interrupt_samples.push(took);
             }
+            opener.close().await;
+
+            let samples = echo_single_threaded(target, opts.keys)
+                .await
+                .with_context(|| format!("{}: echo", system.label()))?;
+            row_of(&mut rows, system).echo_samples.extend(samples);
         }
     }
     for r in &mut rows {
         r.echo = Latency::of(std::mem::take(&mut r.echo_samples));
         r.echo_under_flood = Latency::of(std::mem::take(&mut r.flood_samples));
+        r.interrupt = Latency::of(std::mem::take(&mut r.interrupt_samples));
     }
 
-    let heartbeat = idle_phase(&opts, &gateway, &sshd, &mut rows, started).await?;
+    let mut fairness = Vec::new();
+    for (quotas, args) in [
+        ("default", &[][..]),
+        (
+            "off",
+            &[
+                "--max-frames-per-sec",
+                "0",
+                "--max-input-bytes-per-sec",
+                "0",
+            ][..],
+        ),
+    ] {
+        eprintln!(
+            "[{:>4.0} s] fairness, quotas {quotas}",
+            started.elapsed().as_secs_f64()
+        );
+        // A gateway of its own: the flood must not disturb the other figures.
+        let own = TestGateway::start_binary(&opts.gateway, args);
+        fairness.push(fair(&own, quotas, opts.keys).await?);
+    }
 
     let scale = if opts.connections > 0 {
         eprintln!(
@@ -335,6 +441,7 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
         idle_minutes: opts.idle_minutes,
         idle_heartbeat_s: heartbeat,
         rows,
+        fairness,
         scale,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
@@ -370,34 +477,42 @@ async fn idle_phase(
         started.elapsed().as_secs_f64()
     );
     let options = gateway.options();
-    let gateway_before = peers::process_memory(gateway.pid());
     let mut devtail = Vec::new();
     let mut relays = Vec::new();
-    for quic in [false, true] {
-        for _ in 0..k {
-            let url = if quic {
-                let relay = UdpRelay::start(gateway.addr).await?;
-                let url = format!("quic://{}", relay.addr());
-                relays.push(relay);
-                url
-            } else {
-                format!("ws://{}", gateway.addr)
-            };
-            let client = Client::connect(&url, &gateway.token, options.clone()).await?;
-            let mut terminal = Tty::Devtail(client.open_terminal(sh(tty::IDLE_SCRIPT)).await?);
-            terminal.wait_for(b'R').await?;
-            devtail.push((client, terminal));
+    for (system, quic) in [(System::DevtailWs, false), (System::DevtailQuic, true)] {
+        // One session opened and closed first: what the first one sets up once (TLS and
+        // QUIC state, the runtime's buffers) is not a cost per session.
+        for warm_up in [true, false] {
+            let before = peers::process_memory(gateway.pid());
+            let count = if warm_up { 1 } else { k };
+            for _ in 0..count {
+                let url = if quic {
+                    let relay = UdpRelay::start(gateway.addr).await?;
+                    let url = format!("quic://{}", relay.addr());
+                    relays.push(relay);
+                    url
+                } else {
+                    format!("ws://{}", gateway.addr)
+                };
+                let client = Client::connect(&url, &gateway.token, options.clone()).await?;
+                let mut terminal = Tty::Devtail(client.open_terminal(sh(tty::IDLE_SCRIPT)).await?);
+                terminal.wait_for(b'R').await?;
+                if warm_up {
+                    terminal.kill().await?;
+                    client.close().await;
+                    relays.clear();
+                } else {
+                    devtail.push((client, terminal));
+                }
+            }
+            // Let the screen models go idle.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if !warm_up {
+                let after = peers::process_memory(gateway.pid());
+                row_of(rows, system).idle_memory = Some(SessionMemory::between(before, after, k));
+            }
         }
     }
-    // Let the screen models go idle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let per_devtail = SessionMemory::between(
-        gateway_before,
-        peers::process_memory(gateway.pid()),
-        devtail.len(),
-    );
-    row_of(rows, System::DevtailWs).idle_memory = Some(per_devtail.clone());
-    row_of(rows, System::DevtailQuic).idle_memory = Some(per_devtail);
 
     let sshd_before = peers::memory_of("sshd", Some(sshd.pid()));
     let mut ssh = Vec::new();
@@ -473,6 +588,71 @@ async fn idle_phase(
         session.stop().await;
     }
     Ok(heartbeat)
+}
+
+/// Echo of the gateway's own device alone, then while a second device floods.
+async fn fair(
+    gateway: &TestGateway,
+    quotas: &'static str,
+    keys: usize,
+) -> anyhow::Result<Fairness> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let url = format!("ws://{}", gateway.addr);
+    let target = Target::Devtail {
+        url: url.clone(),
+        token: gateway.token.clone(),
+        options: gateway.options(),
+    };
+    let alone = echo_single_threaded(target.clone(), keys).await?;
+
+    let flooder = Client::connect(&url, &gateway.add_device("flooder"), gateway.options()).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let frames = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let mut floods = Vec::new();
+    for paste in [1usize, 64 << 10] {
+        let mut sink = Tty::Devtail(
+            flooder
+                .open_terminal(sh("stty raw -echo; printf R; exec cat > /dev/null"))
+                .await?,
+        );
+        sink.wait_for(b'R').await?;
+        let (stop, frames, bytes) = (Arc::clone(&stop), Arc::clone(&frames), Arc::clone(&bytes));
+        floods.push(tokio::spawn(async move {
+            let data = vec![b'x'; paste];
+            while !stop.load(Ordering::Relaxed) {
+                if sink.send(&data).await.is_err() {
+                    break;
+                }
+                frames.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(paste as u64, Ordering::Relaxed);
+            }
+            let _ = sink.kill().await;
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (frames_before, bytes_before) = (
+        frames.load(Ordering::Relaxed),
+        bytes.load(Ordering::Relaxed),
+    );
+    let window = Instant::now();
+    let during = echo_single_threaded(target, keys).await?;
+    let secs = window.elapsed().as_secs_f64();
+    let flood_frames_per_sec = (frames.load(Ordering::Relaxed) - frames_before) as f64 / secs;
+    let flood_input_bytes_per_sec = (bytes.load(Ordering::Relaxed) - bytes_before) as f64 / secs;
+    stop.store(true, Ordering::Relaxed);
+    for flood in floods {
+        let _ = tokio::time::timeout(Duration::from_secs(5), flood).await;
+    }
+    flooder.close().await;
+    Ok(Fairness {
+        quotas,
+        alone: Latency::of(alone).context("no echo samples")?,
+        during_flood: Latency::of(during).context("no echo samples")?,
+        flood_frames_per_sec,
+        flood_input_bytes_per_sec,
+    })
 }
 
 fn row_of(rows: &mut [Row], system: System) -> &mut Row {

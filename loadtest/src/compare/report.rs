@@ -67,6 +67,11 @@ pub(crate) fn markdown(report: &Report) -> String {
             .as_ref()
             .map(|e| format!("{:.0} / {:.0} µs", e.p50_us, e.p99_us))
     });
+    line(&mut md, "Ctrl-C under flood, p50 / max", rows, |r| {
+        r.interrupt
+            .as_ref()
+            .map(|e| format!("{:.1} / {:.1} ms", e.p50_us / 1e3, e.max_us / 1e3))
+    });
     line(&mut md, "idle traffic per session", rows, |r| {
         r.idle_bytes_per_min.map(|b| format!("{b:.0} B/min"))
     });
@@ -140,6 +145,29 @@ pub(crate) fn markdown(report: &Report) -> String {
         "× (lower is better)",
     );
 
+    if !report.fairness.is_empty() {
+        md.push_str(
+            "\nOne device's echo while another floods the gateway with input (tiny frames and \
+             64 KiB pastes as fast as its client sends), devtail ws:\n\n\
+             | gateway quotas | echo p50 / p99 alone | while the other floods | p99 ratio | the flood got through |\n\
+             |---|---|---|---|---|\n",
+        );
+        for f in &report.fairness {
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} / {:.0} µs | {:.0} / {:.0} µs | {:.2}× | {:.0} frames/s, {:.2} MB/s |",
+                f.quotas,
+                f.alone.p50_us,
+                f.alone.p99_us,
+                f.during_flood.p50_us,
+                f.during_flood.p99_us,
+                f.during_flood.p99_us / f.alone.p99_us,
+                f.flood_frames_per_sec,
+                f.flood_input_bytes_per_sec / 1e6,
+            );
+        }
+    }
+
     md.push_str("\nTargets:\n\n| target | devtail | met |\n|---|---|---|\n");
     let mut target = |what: &str, shown: Option<String>, met: Option<bool>| {
         let _ = writeln!(
@@ -183,6 +211,14 @@ pub(crate) fn markdown(report: &Report) -> String {
         session.map(kib),
         session.map(|m| m <= TARGET_IDLE_SESSION_KIB * 1000.0 / 1024.0),
     );
+    if let Some(f) = report.fairness.iter().find(|f| f.quotas == "default") {
+        let ratio = f.during_flood.p99_us / f.alone.p99_us;
+        target(
+            "a flooding device raises another's echo p99 by ≤ 2×",
+            Some(format!("{ratio:.2}×")),
+            Some(ratio <= 2.0),
+        );
+    }
     if let Some(scale) = &report.scale {
         target(
             &format!("{} idle connections, ≤ 15 KB each", scale.connections),

@@ -232,3 +232,26 @@ impl Drain {
         }
     }
 }
+
+/// A program printing without pause in a terminal with its usual signal keys (not raw), `R`
+/// first.
+pub(crate) const INTERRUPTIBLE_SCRIPT: &str =
+    "printf R; exec yes 'a build log scrolling by faster than anyone reads it'";
+
+/// Ctrl-C while [`INTERRUPTIBLE_SCRIPT`] floods: the time from the key to the end of the
+/// program's output as the client sees it (the program gone and everything it printed before
+/// read).
+pub(crate) async fn interrupt(mut tty: Tty, flood_for: Duration) -> anyhow::Result<Duration> {
+    tty.wait_for(b'R').await?;
+    let mut buf = Vec::new();
+    let flooding = Instant::now();
+    while flooding.elapsed() < flood_for {
+        if tty.recv(&mut buf).await?.is_none() {
+            bail!("the program ended before Ctrl-C");
+        }
+    }
+    let start = Instant::now();
+    tty.send(&[0x03]).await?;
+    while tty.recv(&mut buf).await?.is_some() {}
+    Ok(start.elapsed())
+}

@@ -365,6 +365,12 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
     println!("workspace: {}", gateway.workspace().display());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Handled before any terminal starts: a program inherits the signals its parent ignores,
+    // and a gateway started in the background by a shell ignores SIGINT and SIGQUIT — Ctrl-C
+    // and Ctrl-\ would then do nothing in its terminals. Handled ones are reset on exec.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
     let ws = tokio::spawn(devtail_gateway::transport::ws::serve(
         listener,
         gateway.clone(),
@@ -375,11 +381,10 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         gateway.clone(),
         stop_rx,
     ));
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+        _ = quit.recv() => "SIGQUIT",
     };
     info!(signal = which, "shutting down");
     let _ = stop_tx.send(true);

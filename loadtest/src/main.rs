@@ -14,10 +14,12 @@
 //! - `transports`: ws, wss and quic side by side: throughput, echo, and echo while another
 //!   terminal of the same connection floods;
 //! - `idle-bytes`: IP bytes per minute of idle connections (heartbeats and their acks), from
-//!   the kernel's counters of the gateway's sockets.
+//!   the kernel's counters of the gateway's sockets;
+//! - `compare`: all of it side by side with the raw PTY, OpenSSH and mosh in one run, plus
+//!   Ctrl-C under a flood and fairness between devices; starts its own gateway, sshd and mosh
+//!   sessions and writes `compare.md` and `compare.json` (see [`compare`]).
 //!
-//! Run against a release build of the gateway on loopback. The scale scenarios (thousands of
-//! idle connections, side-by-side peers) build on this.
+//! Run against a release build of the gateway on loopback (`compare` starts its own).
 
 mod compare;
 mod resume;
@@ -339,7 +341,24 @@ async fn idle_terminals(client: &Client, count: usize, pid: u32) -> anyhow::Resu
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Handled, not ignored: programs started here (in PTYs, over ssh) inherit ignored signals,
+    // and a tool started in the background by a shell ignores SIGINT and SIGQUIT — Ctrl-C
+    // would not reach them. On any of these, the scenario is dropped, which stops the gateway,
+    // sshd and mosh servers it started.
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut term = signal(SignalKind::terminate())?;
     let cli = Cli::parse();
+    tokio::select! {
+        result = run(cli) => result,
+        _ = int.recv() => bail!("interrupted"),
+        _ = quit.recv() => bail!("quit"),
+        _ = term.recv() => bail!("terminated"),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let options = ConnectOptions {
         fingerprint: cli.fingerprint.clone(),
         ..ConnectOptions::default()

@@ -592,3 +592,50 @@ over_transports!(
         }
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_interrupts_a_program_even_under_a_gateway_started_in_the_background() {
+    // A shell starts background jobs with SIGINT and SIGQUIT ignored, and programs inherit
+    // what their parent ignores: the gateway must not pass that on to its terminals.
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("gateway-ignoring-signals");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ntrap '' INT QUIT\nexec '{}' \"$@\"\n",
+            devtail_tests::bin("devtail-gateway").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let gateway = TestGateway::start_binary(&wrapper, &[]);
+    let client = gateway.client().await;
+    for (key, signal) in [(0x03u8, 2), (0x1c, 3)] {
+        // Signal keys on (not raw): the line discipline turns the key into the signal.
+        let mut terminal = client
+            .open_terminal(sh("echo ready; exec yes flooding"))
+            .await
+            .unwrap();
+        read_until(&mut terminal, "flooding", WAIT).await;
+        terminal.write(vec![key]).await.unwrap();
+        let status = tokio::time::timeout(WAIT, async {
+            while let Some(event) = terminal.next_event().await {
+                if let TerminalEvent::Exit { code, signal } = event {
+                    return Some((code, signal));
+                }
+            }
+            None
+        })
+        .await
+        .expect("the program ends after the key");
+        assert_eq!(
+            status.map(|(_, signal)| signal),
+            Some(signal),
+            "key {key:#x} kills the flood with signal {signal}: {status:?}"
+        );
+    }
+}

@@ -218,7 +218,8 @@ fn free_port() -> anyhow::Result<u16> {
 pub(crate) struct Mosh {
     pub(crate) server_pid: u32,
     pub(crate) relay: UdpRelay,
-    client: tty::Drain,
+    /// `mosh-client`, drained (dropping it ends the client).
+    client: Option<tty::Drain>,
 }
 
 impl Mosh {
@@ -256,12 +257,21 @@ impl Mosh {
         Ok(Self {
             server_pid,
             relay,
-            client,
+            client: Some(client),
         })
     }
 
-    pub(crate) async fn stop(self) {
-        self.client.stop().await;
+    pub(crate) async fn stop(mut self) {
+        // The client first, so that it does not see the server go; the server on drop.
+        if let Some(client) = self.client.take() {
+            client.stop().await;
+        }
+    }
+}
+
+impl Drop for Mosh {
+    fn drop(&mut self) {
+        // mosh-server detached from us: it is not our child to reap, only to stop.
         if let Some(pid) = rustix::process::Pid::from_raw(self.server_pid as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }

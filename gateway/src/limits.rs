@@ -4,7 +4,8 @@
 //! Nothing over a quota is dropped — frames are sequenced and every one matters — the gateway
 //! reads that device's frames more slowly instead: its connections wait, TCP (or QUIC flow
 //! control) pushes back on the client, and the gateway's CPU stays with everyone else. The
-//! client is told once in a while with `Error{RATE_LIMITED}`.
+//! client is told once in a while with `Error{RATE_LIMITED}`. Heartbeats and acks are not
+//! counted: holding them back would make a healthy connection look dead.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;

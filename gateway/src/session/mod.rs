@@ -168,7 +168,13 @@ pub(crate) async fn serve<I, O>(
                     Some(Body::TermData(data)) => data.data.len(),
                     _ => 0,
                 };
-                if let Err(held) = limits.admit(input) {
+                // Heartbeats and acks keep the connection alive and cost next to nothing:
+                // holding them back would make a healthy connection look dead.
+                let liveness = matches!(
+                    envelope.body,
+                    Some(Body::Ping(_) | Body::Pong(_) | Body::AckOnly(_))
+                );
+                if let Err(held) = if liveness { Ok(()) } else { limits.admit(input) } {
                     // Over the device's quota: tell the client (now and then), and take this
                     // frame, and read the next, only when the quota allows.
                     if noticed.is_none_or(|at| at.elapsed() >= limits::NOTICE_EVERY) {

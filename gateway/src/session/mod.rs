@@ -174,7 +174,7 @@ pub(crate) async fn serve<I, O>(
                     envelope.body,
                     Some(Body::Ping(_) | Body::Pong(_) | Body::AckOnly(_))
                 );
-                if let Err(held) = if liveness { Ok(()) } else { limits.admit(input) } {
+                if !liveness && let Err(held) = limits.admit(input) {
                     // Over the device's quota: tell the client (now and then), and take this
                     // frame, and read the next, only when the quota allows.
                     if noticed.is_none_or(|at| at.elapsed() >= limits::NOTICE_EVERY) {

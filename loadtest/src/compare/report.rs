@@ -99,51 +99,54 @@ pub(crate) fn markdown(report: &Report) -> String {
     let p99 = |r: Option<&Row>| r.and_then(|r| r.echo.as_ref()).map(|e| e.p99_us);
     let idle = |r: Option<&Row>| r.and_then(|r| r.idle_bytes_per_min);
     let memory = |r: Option<&Row>| r.and_then(|r| r.idle_memory.as_ref()).map(|m| m.rss_kib);
-    let mut bullet = |what: &str, value: Option<f64>, unit: &str| {
+    let lower = "× (lower is better)";
+    let comparisons = [
+        (
+            "throughput, devtail / raw PTY",
+            ratio(throughput(ws), throughput(raw)).map(|r| r * 100.0),
+            " %",
+        ),
+        (
+            "throughput, devtail / OpenSSH",
+            ratio(throughput(ws), throughput(ssh)),
+            "×",
+        ),
+        (
+            "echo p50, devtail / OpenSSH",
+            ratio(p50(ws), p50(ssh)),
+            lower,
+        ),
+        (
+            "echo p99, devtail / OpenSSH",
+            ratio(p99(ws), p99(ssh)),
+            lower,
+        ),
+        (
+            "idle traffic, devtail / OpenSSH",
+            ratio(idle(ws), idle(ssh)),
+            lower,
+        ),
+        (
+            "idle traffic, devtail / mosh",
+            ratio(idle(ws), idle(mosh)),
+            lower,
+        ),
+        (
+            "memory per idle session, devtail / OpenSSH (RSS)",
+            ratio(memory(ws), memory(ssh)),
+            lower,
+        ),
+        (
+            "memory per idle session, devtail / mosh (RSS)",
+            ratio(memory(ws), memory(mosh)),
+            lower,
+        ),
+    ];
+    for (what, value, unit) in comparisons {
         if let Some(v) = value {
             let _ = writeln!(md, "- {what}: {v:.2}{unit}");
         }
-    };
-    bullet(
-        "throughput, devtail / raw PTY",
-        ratio(throughput(ws), throughput(raw)).map(|r| r * 100.0),
-        " %",
-    );
-    bullet(
-        "throughput, devtail / OpenSSH",
-        ratio(throughput(ws), throughput(ssh)),
-        "×",
-    );
-    bullet(
-        "echo p50, devtail / OpenSSH",
-        ratio(p50(ws), p50(ssh)),
-        "× (lower is better)",
-    );
-    bullet(
-        "echo p99, devtail / OpenSSH",
-        ratio(p99(ws), p99(ssh)),
-        "× (lower is better)",
-    );
-    bullet(
-        "idle traffic, devtail / OpenSSH",
-        ratio(idle(ws), idle(ssh)),
-        "× (lower is better)",
-    );
-    bullet(
-        "idle traffic, devtail / mosh",
-        ratio(idle(ws), idle(mosh)),
-        "× (lower is better)",
-    );
-    bullet(
-        "memory per idle session, devtail / OpenSSH (RSS)",
-        ratio(memory(ws), memory(ssh)),
-        "× (lower is better)",
-    );
-    bullet(
-        "memory per idle session, devtail / mosh (RSS)",
-        ratio(memory(ws), memory(mosh)),
-        "× (lower is better)",
-    );
+    }
 
     if !report.fairness.is_empty() {
         md.push_str(

@@ -203,26 +203,18 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Keystroke echo latencies, sorted: one byte typed into `cat` in a raw PTY every `interval`.
+/// Keystroke echo latencies, sorted: one byte typed into `cat` in a raw PTY every `interval`
+/// ([`compare::tty::echo`], the measurement every system gets in `compare`).
 pub(crate) async fn echo_samples(
     client: &Client,
     count: usize,
     interval: Duration,
 ) -> anyhow::Result<Vec<Duration>> {
-    let mut terminal = client.open_terminal(raw_sh("exec cat")).await?;
-    // Warm up: the first byte back proves cat is reading.
-    terminal.write(&b"!"[..]).await?;
-    await_byte(&mut terminal, b'!').await?;
-    let mut samples = Vec::with_capacity(count);
-    for i in 0..count {
-        let key = b'a' + (i % 26) as u8;
-        let start = Instant::now();
-        terminal.write(vec![key]).await?;
-        await_byte(&mut terminal, key).await?;
-        samples.push(start.elapsed());
-        tokio::time::sleep(interval).await;
-    }
-    terminal.kill().await?;
+    let terminal = client
+        .open_terminal(compare::sh(compare::tty::ECHO_SCRIPT))
+        .await?;
+    let mut samples =
+        compare::tty::echo(compare::tty::Tty::Devtail(terminal), count, interval).await?;
     samples.sort();
     anyhow::ensure!(!samples.is_empty(), "no samples");
     Ok(samples)

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use devtail_client::proto::v1;
-use devtail_client::{Client, ConnectOptions, GatewayUrl, Scheme, TerminalEvent};
+use devtail_client::{Client, ConnectOptions, GatewayUrl, Scheme};
 
-use crate::{echo_samples, micros, percentile, raw_sh, throughput_mbps};
+use crate::compare::sh;
+use crate::compare::tty::{self, Tty};
+use crate::{echo_samples, micros, percentile, throughput_mbps};
 
 /// Flood used for throughput and as the bulk load.
 const SOURCE: &str = "yes 'devtail throughput: the quick brown fox jumps over the lazy dog 0123456789' | head -c {bytes}";
@@ -78,24 +79,11 @@ pub(crate) async fn compare(
 
 /// Echo latencies while a second terminal on the same connection prints as fast as it can.
 async fn under_bulk(client: &Client, keys: usize) -> anyhow::Result<Vec<Duration>> {
-    let mut flood = client
-        .open_terminal(v1::TermOpen {
-            ..raw_sh("exec yes 'bulk output line of a build log that scrolls by quickly'")
-        })
-        .await?;
-    let stop = flood.writer();
-    // Read the flood as fast as it comes, elsewhere, until it is hung up.
-    let reader = tokio::spawn(async move {
-        while let Some(event) = flood.next_event().await {
-            if matches!(event, TerminalEvent::Exit { .. }) {
-                break;
-            }
-        }
-    });
+    let flood = Tty::Devtail(client.open_terminal(sh(tty::ENDLESS_SCRIPT)).await?);
+    // Read the flood as fast as it comes, elsewhere, until it is stopped.
+    let flood = tty::drain(flood).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let samples = echo_samples(client, keys, Duration::from_millis(20)).await;
-    // Terminals outlive connections: hang this one up.
-    stop.kill().await?;
-    let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+    flood.stop().await;
     samples
 }

@@ -9,7 +9,7 @@
 
 mod peers;
 mod report;
-mod tty;
+pub(crate) mod tty;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -288,7 +288,8 @@ async fn echo_single_threaded(target: Target, keys: usize) -> anyhow::Result<Vec
     .await
 }
 
-fn sh(script: &str) -> v1::TermOpen {
+/// `sh -c script` in a new terminal.
+pub(crate) fn sh(script: &str) -> v1::TermOpen {
     v1::TermOpen {
         command: "/bin/sh".into(),
         args: vec!["-c".into(), script.into()],

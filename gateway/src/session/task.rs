@@ -136,6 +136,9 @@ impl Session {
         mut output: mpsc::Receiver<Output>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        // One timer for the session's life, moved only when its deadline changes: a new timer
+        // per turn of the loop would go through the runtime's timer wheel at every keystroke.
+        let mut timer = Timer::new();
         let end = loop {
             let now = Instant::now();
             self.transmit(now);
@@ -152,10 +155,12 @@ impl Session {
                     self.disconnected(now);
                 }
             }
-            let deadline = [self.rel.poll_timeout(), self.linger_until]
-                .into_iter()
-                .flatten()
-                .min();
+            timer.set(
+                [self.rel.poll_timeout(), self.linger_until]
+                    .into_iter()
+                    .flatten()
+                    .min(),
+            );
             if self.link.is_none() && !self.parked && !self.has_output_room() {
                 // Away, and the budget is spent: stop holding the terminals back; what they
                 // print from here on and their logs drop is replaced by snapshots on resume.
@@ -191,7 +196,7 @@ impl Session {
                     }
                 },
                 () = drained(backlog.as_deref()), if self.transmit_blocked => {}
-                () = sleep_until(deadline) => {
+                () = timer.wait() => {
                     let now = Instant::now();
                     self.rel.handle_timeout(now);
                     if self.linger_until.is_some_and(|at| now >= at) {
@@ -514,9 +519,36 @@ async fn deliver(pending: &Option<PendingInput>) {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
+/// A reusable timer: moved only when its deadline changes.
+struct Timer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    deadline: Option<Instant>,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            deadline: None,
+        }
+    }
+
+    /// Fires at `deadline`; never without one.
+    fn set(&mut self, deadline: Option<Instant>) {
+        if deadline != self.deadline {
+            if let Some(at) = deadline {
+                self.sleep.as_mut().reset(at.into());
+            }
+            self.deadline = deadline;
+        }
+    }
+
+    /// Resolves at the deadline (pending forever without one). Once it has fired, it fires
+    /// again at once until the deadline moves: the caller acts on every wake-up.
+    async fn wait(&mut self) {
+        match self.deadline {
+            Some(_) => self.sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
     }
 }

@@ -131,6 +131,19 @@ pub(crate) struct Routes {
 #[derive(Debug)]
 pub(crate) struct Shared {
     routes: Mutex<Routes>,
+    /// The gateway's latest notice.
+    notices: watch::Sender<Option<Notice>>,
+}
+
+/// Something the gateway said that answers no request: an `Error` on channel 0 with request
+/// id 0 (PROTOCOL.md §9). `RATE_LIMITED` is the one sent today: this device went over a quota
+/// and the gateway reads its frames more slowly; nothing is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The `ErrorCode`.
+    pub code: v1::ErrorCode,
+    /// The gateway's words, for a person.
+    pub message: String,
 }
 
 impl Shared {
@@ -172,6 +185,7 @@ impl Client {
     ) -> Result<Self, ClientError> {
         let shared = Arc::new(Shared {
             routes: Mutex::new(Routes::default()),
+            notices: watch::Sender::new(None),
         });
         let (status, status_rx) = watch::channel(Status::Connected);
         let (driver, welcome, connection) =
@@ -226,6 +240,12 @@ impl Client {
     /// The session's state; `changed()` on the receiver wakes on every change.
     pub fn status(&self) -> watch::Receiver<Status> {
         self.status.clone()
+    }
+
+    /// The gateway's notices (rate limiting, say): `changed()` wakes at each, the value is the
+    /// latest. They are also logged as warnings.
+    pub fn notices(&self) -> watch::Receiver<Option<Notice>> {
+        self.shared.notices.subscribe()
     }
 
     /// The gateway's Welcome.
@@ -370,8 +390,12 @@ pub(crate) async fn route(shared: &Shared, channel: u32, body: Body) {
         return;
     }
     if channel == 0 {
-        if let Body::Error(error) = &body {
-            tracing::warn!(code = error.code, message = %error.message, "gateway error");
+        if let Body::Error(error) = body {
+            tracing::warn!(code = error.code, message = %error.message, "gateway notice");
+            shared.notices.send_replace(Some(Notice {
+                code: v1::ErrorCode::try_from(error.code).unwrap_or(v1::ErrorCode::Unspecified),
+                message: error.message,
+            }));
         }
         return;
     }

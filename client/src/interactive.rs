@@ -13,6 +13,9 @@ const ESCAPE: u8 = 0x1c;
 /// After the escape key: detach.
 const DETACH: u8 = b'd';
 
+/// How long a gateway notice (rate limiting) stays on the status line.
+const NOTICE_SHOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The local terminal's size, or 24×80 when there is none.
 pub(crate) fn local_size() -> (u16, u16) {
     crossterm::terminal::size().map_or((24, 80), |(cols, rows)| (rows, cols))
@@ -83,11 +86,33 @@ fn scan_keys(bytes: &[u8], pending_escape: &mut bool) -> Vec<Keys> {
     out
 }
 
-/// Shows `text` in reverse video on the bottom row, leaving the cursor where it was.
+/// Shows `text` in reverse video on the bottom row, leaving the cursor where it was. Cut to
+/// the width: a line running past the last column would scroll the screen.
 fn status_line(out: &mut impl std::io::Write, text: &str) -> std::io::Result<()> {
-    let (rows, _) = local_size();
-    write!(out, "\x1b7\x1b[{rows};1H\x1b[7m {text} \x1b[0m\x1b[K\x1b8")?;
+    let (rows, cols) = local_size();
+    let fits: String = text
+        .chars()
+        .take(usize::from(cols).saturating_sub(2))
+        .collect();
+    write!(out, "\x1b7\x1b[{rows};1H\x1b[7m {fits} \x1b[0m\x1b[K\x1b8")?;
     out.flush()
+}
+
+/// Takes the status line away, and nudges full-screen programs into redrawing the row it
+/// covered: two size changes make the kernel send SIGWINCH.
+async fn clear_status_line(
+    out: &mut impl std::io::Write,
+    input: &devtail_client::InputSender,
+    read_only: bool,
+) -> anyhow::Result<()> {
+    let (rows, cols) = local_size();
+    write!(out, "\x1b7\x1b[{rows};1H\x1b[2K\x1b8")?;
+    out.flush()?;
+    if !read_only {
+        input.resize(rows.saturating_sub(1).max(1), cols).await?;
+        input.resize(rows, cols).await?;
+    }
+    Ok(())
 }
 
 /// Runs the terminal interactively until it exits or the user detaches. Connection drops
@@ -117,6 +142,8 @@ pub(crate) async fn run(
         input.resize(rows, cols).await?;
     }
     let mut stdout = std::io::stdout().lock();
+    // A notice on the status line is taken away at this moment.
+    let mut notice_until: Option<tokio::time::Instant> = None;
     let status = loop {
         tokio::select! {
             event = terminal.next_event() => match event {
@@ -145,20 +172,18 @@ pub(crate) async fn run(
                 }
                 Some(ReconnectEvent::Terminal(TerminalEvent::Clipboard { .. })) => {}
                 Some(ReconnectEvent::Reconnecting { attempt, reason }) => {
+                    // The connection's state takes the line over until it is back.
+                    notice_until = None;
                     status_line(&mut stdout, &format!(
                         "devtail: connection lost ({reason}) · reconnecting, attempt {attempt} · keys are kept"
                     ))?;
                 }
                 Some(ReconnectEvent::Reconnected) => {
-                    // Take the status line away, and nudge full-screen programs into redrawing
-                    // the row it covered: two size changes make the kernel send SIGWINCH.
-                    let (rows, cols) = local_size();
-                    write!(stdout, "\x1b7\x1b[{rows};1H\x1b[2K\x1b8")?;
-                    stdout.flush()?;
-                    if !read_only {
-                        input.resize(rows.saturating_sub(1).max(1), cols).await?;
-                        input.resize(rows, cols).await?;
-                    }
+                    clear_status_line(&mut stdout, &input, read_only).await?;
+                }
+                Some(ReconnectEvent::Notice(notice)) => {
+                    status_line(&mut stdout, &format!("devtail: {}", notice.message))?;
+                    notice_until = Some(tokio::time::Instant::now() + NOTICE_SHOWN);
                 }
                 None => {
                     drop(raw);
@@ -178,6 +203,12 @@ pub(crate) async fn run(
                 // Local input ended: keep showing output until the program exits.
                 None => {}
             },
+            () = tokio::time::sleep_until(notice_until.unwrap_or_else(tokio::time::Instant::now)),
+                if notice_until.is_some() =>
+            {
+                notice_until = None;
+                clear_status_line(&mut stdout, &input, read_only).await?;
+            }
             _ = winch.recv(), if !read_only => {
                 let (rows, cols) = local_size();
                 input.resize(rows, cols).await?;

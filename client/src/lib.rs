@@ -16,7 +16,7 @@ mod tls;
 mod transport;
 mod url;
 
-pub use connection::{Client, ClientError, ConnectOptions, FrameTap, TapDirection};
+pub use connection::{Client, ClientError, ConnectOptions, FrameTap, Notice, TapDirection};
 pub use devtail_proto as proto;
 pub use reconnect::{Endpoint, InputSender, ReconnectEvent, ReconnectingTerminal};
 pub use session::Status;

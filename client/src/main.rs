@@ -282,6 +282,7 @@ async fn exec(mut terminal: ReconnectingTerminal) -> anyhow::Result<i32> {
                     }
                 }
                 Some(ReconnectEvent::Reconnected) => eprintln!("devtail: reconnected"),
+                Some(ReconnectEvent::Notice(notice)) => eprintln!("devtail: {}", notice.message),
                 Some(ReconnectEvent::Terminal(_)) => {}
                 None => anyhow::bail!("the terminal ended without an exit status"),
             },

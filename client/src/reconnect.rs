@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::{Client, ClientError, ConnectOptions, Status, Terminal, TerminalEvent};
+use crate::{Client, ClientError, ConnectOptions, Notice, Status, Terminal, TerminalEvent};
 use devtail_proto::v1;
 
 /// A session that resumes by itself.
@@ -112,6 +112,8 @@ pub struct ReconnectingTerminal {
     status: tokio::sync::watch::Receiver<Status>,
     /// The session is resuming (a `Reconnecting` was reported, `Reconnected` is owed).
     resuming: bool,
+    /// The session's gateway notices.
+    notices: tokio::sync::watch::Receiver<Option<Notice>>,
 }
 
 /// Events of a [`ReconnectingTerminal`]: the terminal's, plus the connection's ups and downs.
@@ -128,6 +130,9 @@ pub enum ReconnectEvent {
     },
     /// Connected and attached again; output continues.
     Reconnected,
+    /// The gateway said something that answers no request: `RATE_LIMITED` when this device
+    /// sends more than its quota (what it sent still arrives, more slowly).
+    Notice(Notice),
 }
 
 impl ReconnectingTerminal {
@@ -151,6 +156,7 @@ impl ReconnectingTerminal {
         let status = client.status();
         Self {
             status,
+            notices: client.notices(),
             resuming: false,
             endpoint,
             client,
@@ -226,6 +232,11 @@ impl ReconnectingTerminal {
                     // A session that has ended ends the terminal's events too: handled there.
                     let _ = self.forward(input).await;
                 }
+                Ok(()) = self.notices.changed() => {
+                    if let Some(notice) = self.notices.borrow_and_update().clone() {
+                        return Some(ReconnectEvent::Notice(notice));
+                    }
+                }
                 Ok(()) = self.status.changed() => {
                     let status = self.status.borrow_and_update().clone();
                     match status {
@@ -288,6 +299,7 @@ impl ReconnectingTerminal {
             .await?;
         self.offset = terminal.opened().output_offset;
         self.status = client.status();
+        self.notices = client.notices();
         self.resuming = false;
         self.client = client;
         self.terminal = terminal;

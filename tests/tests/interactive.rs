@@ -168,3 +168,29 @@ async fn devtail_term_reconnects_under_vi_and_the_session_carries_on() {
     let written = std::fs::read_to_string(gateway.workspace.path().join("notes.txt")).unwrap();
     assert_eq!(written, "before the cut and after it\n");
 }
+
+#[test]
+fn a_rate_limit_shows_on_the_status_line_and_goes_away() {
+    let gateway = TestGateway::start_with(&["--max-frames-per-sec", "2"]);
+    let tmux = Tmux::start(
+        &gateway,
+        "term -- sh -c 'stty raw -echo; echo started; exec cat'",
+    );
+    tmux.wait_for("the program", |s| s.contains("started"));
+    // Ten keystrokes, each its own frame, far faster than two a second.
+    for key in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] {
+        tmux.keys(&[key]);
+    }
+    let screen = tmux.wait_for("the rate limit on the status line", |s| {
+        s.contains("rate limited")
+    });
+    let status = screen.lines().last().unwrap_or("");
+    assert!(
+        status.contains("devtail: rate limited") && status.contains("2 frames/s"),
+        "the bottom row says what happened:\n{screen}"
+    );
+    // Nothing is lost: every key arrives, only later.
+    tmux.wait_for("every key echoed", |s| s.contains("abcdefghij"));
+    // The notice goes away by itself.
+    tmux.wait_for("the status line cleared", |s| !s.contains("rate limited"));
+}

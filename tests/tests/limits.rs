@@ -69,6 +69,7 @@ over_transports!(
             .await
             .expect("connect");
         let mut terminal = cat(&client).await;
+        let announced = client.notices();
         // 100 keystrokes as fast as the client sends them: five seconds' worth of quota.
         let started = Instant::now();
         let typed: String = (0..100)
@@ -95,6 +96,13 @@ over_transports!(
             elapsed >= Duration::from_secs(3),
             "100 frames at 20/s went through in {elapsed:?}"
         );
+        // The client library hands the notice to the application (`devtail term` shows it).
+        let notice = announced
+            .borrow()
+            .clone()
+            .expect("a notice reached the application");
+        assert_eq!(notice.code, v1::ErrorCode::RateLimited);
+        assert!(notice.message.contains("20 frames/s"), "{notice:?}");
         let log = gateway.wait_for_log("rate limited", WAIT).await;
         assert!(log.contains("over its quota"), "{log}");
     }

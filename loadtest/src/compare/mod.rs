@@ -591,6 +591,9 @@ async fn idle_phase(
     Ok(heartbeat)
 }
 
+/// How long the flood of the fairness run goes on before its window opens.
+const FLOOD_SETTLE: Duration = Duration::from_secs(4);
+
 /// Echo of the gateway's own device alone, then while a second device floods.
 async fn fair(
     gateway: &TestGateway,
@@ -632,7 +635,9 @@ async fn fair(
             let _ = sink.kill().await;
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first second's burst of the quota, and what the flood's client queued meanwhile,
+    // take a few seconds to go through; the window measures the rate the flood settles at.
+    tokio::time::sleep(FLOOD_SETTLE).await;
     let (frames_before, bytes_before) = (
         frames.load(Ordering::Relaxed),
         bytes.load(Ordering::Relaxed),

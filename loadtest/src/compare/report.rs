@@ -151,7 +151,10 @@ pub(crate) fn markdown(report: &Report) -> String {
     if !report.fairness.is_empty() {
         md.push_str(
             "\nOne device's echo while another floods the gateway with input (tiny frames and \
-             64 KiB pastes as fast as its client sends), devtail ws:\n\n\
+             64 KiB pastes as fast as its client sends, on one connection), devtail ws. The \
+             flood's rate is counted over the echo window, once the flood has gone on for 4 s; \
+             on one connection a held paste holds the tiny frames behind it, so with quotas the \
+             flood goes at about the input quota's rate of pastes:\n\n\
              | gateway quotas | echo p50 / p99 alone | while the other floods | p99 ratio | the flood got through |\n\
              |---|---|---|---|---|\n",
         );

@@ -38,7 +38,7 @@ use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
 #[command(after_help = "\
 Examples:
   devtail-loadtest compare            (starts everything itself; writes loadtest-results/)
-  devtail-loadtest echo --count 500
+  devtail-loadtest echo --count 500 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest resume-latency --count 50
@@ -113,6 +113,10 @@ enum Scenario {
         /// Pause between keystrokes, milliseconds (a fast typist: 20 ms).
         #[arg(long, default_value_t = 20)]
         interval_ms: u64,
+        /// The gateway's process id, to count its context switches per keystroke (from
+        /// /proc).
+        #[arg(long)]
+        gateway_pid: Option<u32>,
     },
     /// Output throughput of a program flooding its PTY.
     Throughput {
@@ -401,15 +405,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await;
         }
-        Scenario::Echo { count, interval_ms } => {
+        Scenario::Echo {
+            count,
+            interval_ms,
+            gateway_pid,
+        } => {
             let (url, token, options) = (cli.url.clone(), token()?.to_owned(), options.clone());
-            return single_threaded(move || async move {
+            let switches = || gateway_pid.and_then(compare::peers::context_switches);
+            let before = switches();
+            single_threaded(move || async move {
                 let client = Client::connect(&url, &token, options).await?;
                 echo(&client, count, Duration::from_millis(interval_ms)).await?;
                 client.close().await;
                 Ok(())
             })
-            .await;
+            .await?;
+            if let Some(switches) = before
+                .zip(switches())
+                .and_then(|(before, after)| after.checked_sub(before))
+            {
+                // Connecting and opening the terminal are counted too: a few, spread over
+                // every key.
+                println!(
+                    "gateway: {:.1} context switches per keystroke",
+                    switches as f64 / count.max(1) as f64
+                );
+            }
+            return Ok(());
         }
         Scenario::Throughput { bytes, ref source } => {
             let client = connect().await?;

@@ -7,7 +7,7 @@
 //! keys made for the run, mosh sessions behind counting UDP relays. It prints progress on
 //! stderr, then writes `compare.md` (the tables, with ratios and targets) and `compare.json`.
 
-mod peers;
+pub(crate) mod peers;
 mod report;
 pub(crate) mod tty;
 
@@ -70,6 +70,13 @@ impl System {
             System::OpenSsh => "OpenSSH",
             System::Mosh => "mosh",
         }
+    }
+
+    fn is_devtail(self) -> bool {
+        matches!(
+            self,
+            System::DevtailWs | System::DevtailWss | System::DevtailQuic
+        )
     }
 }
 
@@ -134,6 +141,10 @@ pub(crate) struct Row {
     pub(crate) idle_memory: Option<SessionMemory>,
     /// Ctrl-C while the program floods: until the client has seen the end of its output.
     pub(crate) interrupt: Option<Latency>,
+    /// The gateway's context switches per keystroke of the echo runs (devtail only).
+    pub(crate) switches_per_key: Option<f64>,
+    #[serde(skip)]
+    switches: (u64, usize),
     #[serde(skip)]
     echo_samples: Vec<Duration>,
     #[serde(skip)]
@@ -153,6 +164,8 @@ impl Row {
             idle_bytes_per_min: None,
             idle_memory: None,
             interrupt: None,
+            switches_per_key: None,
+            switches: (0, 0),
             echo_samples: Vec::new(),
             flood_samples: Vec::new(),
             interrupt_samples: Vec::new(),
@@ -369,16 +382,29 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
             }
             opener.close().await;
 
+            let switches_before = peers::context_switches(gateway.pid());
             let samples = echo_single_threaded(target, opts.keys)
                 .await
                 .with_context(|| format!("{}: echo", system.label()))?;
-            row_of(&mut rows, system).echo_samples.extend(samples);
+            let row = row_of(&mut rows, system);
+            if system.is_devtail()
+                && let Some(switches) = peers::context_switches(gateway.pid())
+                    .zip(switches_before)
+                    .and_then(|(after, before)| after.checked_sub(before))
+            {
+                row.switches.0 += switches;
+                row.switches.1 += samples.len();
+            }
+            row.echo_samples.extend(samples);
         }
     }
     for r in &mut rows {
         r.echo = Latency::of(std::mem::take(&mut r.echo_samples));
         r.echo_under_flood = Latency::of(std::mem::take(&mut r.flood_samples));
         r.interrupt = Latency::of(std::mem::take(&mut r.interrupt_samples));
+        if r.switches.1 > 0 {
+            r.switches_per_key = Some(r.switches.0 as f64 / r.switches.1 as f64);
+        }
     }
 
     let mut fairness = Vec::new();

@@ -62,6 +62,12 @@ pub(crate) fn markdown(report: &Report) -> String {
             .as_ref()
             .map(|e| format!("{:.0} / {:.0} µs", e.p50_us, e.p99_us))
     });
+    line(
+        &mut md,
+        "gateway context switches per echoed key",
+        rows,
+        |r| r.switches_per_key.map(|s| format!("{s:.1}")),
+    );
     line(&mut md, "echo p50 / p99 under flood", rows, |r| {
         r.echo_under_flood
             .as_ref()

@@ -36,7 +36,9 @@ Examples:
   devtail-gateway token list
   devtail-gateway token revoke phone
 
-Logs go to stderr; set RUST_LOG=debug for more."
+Logs go to stderr; set RUST_LOG=debug for more. SIGTERM, SIGINT (Ctrl-C) and SIGQUIT stop the
+gateway, hanging its terminals up first; SIGHUP does not (it outlives the terminal it was
+started from, like under nohup)."
 )]
 struct Cli {
     /// Address to listen on (TCP for WebSocket).
@@ -366,11 +368,14 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Handled before any terminal starts: a program inherits the signals its parent ignores,
-    // and a gateway started in the background by a shell ignores SIGINT and SIGQUIT — Ctrl-C
-    // and Ctrl-\ would then do nothing in its terminals. Handled ones are reset on exec.
+    // and a gateway started in the background by a shell ignores SIGINT and SIGQUIT (under
+    // nohup, SIGHUP) — Ctrl-C and Ctrl-\ would then do nothing in its terminals, and hanging
+    // one up would leave its program running until the SIGKILL. Handled ones are reset on
+    // exec.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let ws = tokio::spawn(devtail_gateway::transport::ws::serve(
         listener,
         gateway.clone(),
@@ -381,10 +386,14 @@ async fn run(cli: Cli, state_dir: PathBuf, mut tokens: TokenStore) -> anyhow::Re
         gateway.clone(),
         stop_rx,
     ));
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = quit.recv() => "SIGQUIT",
+    let which = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = quit.recv() => break "SIGQUIT",
+            // The terminal the gateway was started from went away: it serves on.
+            _ = hup.recv() => info!("SIGHUP: still serving (SIGTERM or Ctrl-C stops the gateway)"),
+        }
     };
     info!(signal = which, "shutting down");
     let _ = stop_tx.send(true);

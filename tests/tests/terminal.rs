@@ -595,14 +595,15 @@ over_transports!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_interrupts_a_program_even_under_a_gateway_started_in_the_background() {
-    // A shell starts background jobs with SIGINT and SIGQUIT ignored, and programs inherit
-    // what their parent ignores: the gateway must not pass that on to its terminals.
+    // A shell starts background jobs with SIGINT and SIGQUIT ignored, nohup ignores SIGHUP,
+    // and programs inherit what their parent ignores: the gateway must not pass that on to
+    // its terminals.
     let dir = tempfile::tempdir().unwrap();
     let wrapper = dir.path().join("gateway-ignoring-signals");
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\ntrap '' INT QUIT\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\ntrap '' INT QUIT HUP\nexec '{}' \"$@\"\n",
             devtail_tests::bin("devtail-gateway").display()
         ),
     )
@@ -638,4 +639,15 @@ async fn ctrl_c_interrupts_a_program_even_under_a_gateway_started_in_the_backgro
             "key {key:#x} kills the flood with signal {signal}: {status:?}"
         );
     }
+    // A hang-up reaches the program: a shell can only trap a signal it did not inherit
+    // ignored.
+    let mut terminal = client
+        .open_terminal(sh(
+            "trap 'echo hung up; exit 0' HUP; echo ready; while :; do sleep 0.1; done",
+        ))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "ready", WAIT).await;
+    terminal.writer().signal(1).await.unwrap();
+    read_until(&mut terminal, "hung up", WAIT).await;
 }

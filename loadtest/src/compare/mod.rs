@@ -426,7 +426,7 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
         );
         // A gateway of its own: the flood must not disturb the other figures.
         let own = TestGateway::start_binary(&opts.gateway, args);
-        fairness.push(fair(&own, quotas, opts.keys).await?);
+        fairness.push(fair(&own, quotas, opts.keys.max(FAIRNESS_KEYS)).await?);
     }
 
     let scale = if opts.connections > 0 {
@@ -616,6 +616,10 @@ async fn idle_phase(
     }
     Ok(heartbeat)
 }
+
+/// Keystrokes per fairness echo run at the least: its figure is a ratio of two p99s, and the
+/// p99 of 200 samples is their second worst.
+const FAIRNESS_KEYS: usize = 500;
 
 /// How long the flood of the fairness run goes on before its window opens.
 const FLOOD_SETTLE: Duration = Duration::from_secs(4);

@@ -157,7 +157,8 @@ pub(crate) fn markdown(report: &Report) -> String {
     if !report.fairness.is_empty() {
         md.push_str(
             "\nOne device's echo while another floods the gateway with input (tiny frames and \
-             64 KiB pastes as fast as its client sends, on one connection), devtail ws. The \
+             64 KiB pastes as fast as its client sends, on one connection), devtail ws, at \
+             least 500 keys a run. The \
              flood's rate is counted over the echo window, once the flood has gone on for 4 s; \
              on one connection a held paste holds the tiny frames behind it, so with quotas the \
              flood goes at about the input quota's rate of pastes:\n\n\

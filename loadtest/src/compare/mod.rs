@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use devtail_client::Client;
-use devtail_client::proto::v1;
+use devtail_client::proto::v1::{self, envelope::Body};
+use devtail_client::{Client, ConnectOptions, TapDirection};
 use devtail_tests::TestGateway;
 use serde::Serialize;
 
@@ -241,7 +241,7 @@ enum Target {
     Devtail {
         url: String,
         token: String,
-        options: devtail_client::ConnectOptions,
+        options: ConnectOptions,
     },
     Ssh(Arc<Sshd>),
 }
@@ -617,6 +617,52 @@ async fn idle_phase(
     Ok(heartbeat)
 }
 
+/// A client's frames as the gateway acknowledges them: the terminal input bytes of every
+/// sequenced frame sent, and the highest acknowledgement received.
+#[derive(Default)]
+struct Through {
+    /// Input bytes of frames 1..=n, summed (index n - 1).
+    sent: std::sync::Mutex<Vec<u64>>,
+    acked: std::sync::atomic::AtomicU64,
+}
+
+impl Through {
+    fn tap(self: Arc<Self>) -> devtail_client::FrameTap {
+        Arc::new(move |direction, _, _, envelope| match direction {
+            TapDirection::Sent if envelope.seq > 0 => {
+                let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+                // Retransmissions (after a reconnect) were counted the first time.
+                if envelope.seq == sent.len() as u64 + 1 {
+                    let bytes = match &envelope.body {
+                        Some(Body::TermData(data)) => data.data.len() as u64,
+                        _ => 0,
+                    };
+                    let total = sent.last().copied().unwrap_or(0) + bytes;
+                    sent.push(total);
+                }
+            }
+            TapDirection::Received => {
+                self.acked
+                    .fetch_max(envelope.ack, std::sync::atomic::Ordering::Relaxed);
+            }
+            TapDirection::Sent => {}
+        })
+    }
+
+    /// Frames and terminal input bytes the gateway has acknowledged so far.
+    fn acknowledged(&self) -> (u64, u64) {
+        let acked = self.acked.load(std::sync::atomic::Ordering::Relaxed);
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = usize::try_from(acked)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| sent.get(i))
+            .copied()
+            .unwrap_or(0);
+        (acked, bytes)
+    }
+}
+
 /// Keystrokes per fairness echo run at the least: its figure is a ratio of two p99s, and the
 /// p99 of 200 samples is their second worst.
 const FAIRNESS_KEYS: usize = 500;
@@ -630,7 +676,7 @@ async fn fair(
     quotas: &'static str,
     keys: usize,
 ) -> anyhow::Result<Fairness> {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     let url = format!("ws://{}", gateway.addr);
     let target = Target::Devtail {
@@ -640,10 +686,16 @@ async fn fair(
     };
     let alone = echo_single_threaded(target.clone(), keys).await?;
 
-    let flooder = Client::connect(&url, &gateway.add_device("flooder"), gateway.options()).await?;
+    // What got through is what the gateway acknowledged: the flooder's client queues far
+    // ahead of it (its replay budget holds tens of thousands of tiny frames), so counting the
+    // client's writes would measure the budget, not the gateway.
+    let through = Arc::new(Through::default());
+    let options = ConnectOptions {
+        tap: Some(Arc::clone(&through).tap()),
+        ..gateway.options()
+    };
+    let flooder = Client::connect(&url, &gateway.add_device("flooder"), options).await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let frames = Arc::new(AtomicU64::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
     let mut floods = Vec::new();
     for paste in [1usize, 64 << 10] {
         let mut sink = Tty::Devtail(
@@ -652,31 +704,26 @@ async fn fair(
                 .await?,
         );
         sink.wait_for(b'R').await?;
-        let (stop, frames, bytes) = (Arc::clone(&stop), Arc::clone(&frames), Arc::clone(&bytes));
+        let stop = Arc::clone(&stop);
         floods.push(tokio::spawn(async move {
             let data = vec![b'x'; paste];
             while !stop.load(Ordering::Relaxed) {
                 if sink.send(&data).await.is_err() {
                     break;
                 }
-                frames.fetch_add(1, Ordering::Relaxed);
-                bytes.fetch_add(paste as u64, Ordering::Relaxed);
             }
             let _ = sink.kill().await;
         }));
     }
-    // The first second's burst of the quota, and what the flood's client queued meanwhile,
-    // take a few seconds to go through; the window measures the rate the flood settles at.
+    // The first second's burst of the quota goes by before the window opens.
     tokio::time::sleep(FLOOD_SETTLE).await;
-    let (frames_before, bytes_before) = (
-        frames.load(Ordering::Relaxed),
-        bytes.load(Ordering::Relaxed),
-    );
+    let before = through.acknowledged();
     let window = Instant::now();
     let during = echo_single_threaded(target, keys).await?;
     let secs = window.elapsed().as_secs_f64();
-    let flood_frames_per_sec = (frames.load(Ordering::Relaxed) - frames_before) as f64 / secs;
-    let flood_input_bytes_per_sec = (bytes.load(Ordering::Relaxed) - bytes_before) as f64 / secs;
+    let after = through.acknowledged();
+    let flood_frames_per_sec = (after.0 - before.0) as f64 / secs;
+    let flood_input_bytes_per_sec = (after.1 - before.1) as f64 / secs;
     stop.store(true, Ordering::Relaxed);
     for flood in floods {
         let _ = tokio::time::timeout(Duration::from_secs(5), flood).await;

@@ -158,10 +158,8 @@ pub(crate) fn markdown(report: &Report) -> String {
         md.push_str(
             "\nOne device's echo while another floods the gateway with input (tiny frames and \
              64 KiB pastes as fast as its client sends, on one connection), devtail ws, at \
-             least 500 keys a run. The \
-             flood's rate is counted over the echo window, once the flood has gone on for 4 s; \
-             on one connection a held paste holds the tiny frames behind it, so with quotas the \
-             flood goes at about the input quota's rate of pastes:\n\n\
+             least 500 keys a run. What got through is what the gateway acknowledged of the \
+             flood during the echo window, which opens 4 s into the flood:\n\n\
              | gateway quotas | echo p50 / p99 alone | while the other floods | p99 ratio | the flood got through |\n\
              |---|---|---|---|---|\n",
         );

@@ -7,6 +7,7 @@
 //! keys made for the run, mosh sessions behind counting UDP relays. It prints progress on
 //! stderr, then writes `compare.md` (the tables, with ratios and targets) and `compare.json`.
 
+mod fairness;
 pub(crate) mod peers;
 mod report;
 pub(crate) mod tty;
@@ -16,12 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use devtail_client::proto::v1::{self, envelope::Body};
-use devtail_client::{Client, ConnectOptions, TapDirection};
+use devtail_client::proto::v1;
+use devtail_client::{Client, ConnectOptions};
 use devtail_tests::TestGateway;
 use serde::Serialize;
 
 use crate::resume::tcp_counters;
+pub(crate) use fairness::Fairness;
 use peers::{Memory, Mosh, Sshd, UdpRelay};
 use tty::Tty;
 
@@ -181,19 +183,6 @@ impl Row {
         v.sort_by(f64::total_cmp);
         Some(v[v.len() / 2])
     }
-}
-
-/// One device's keystroke echo, alone and while another device floods the gateway with
-/// input (tiny frames and 64 KiB pastes, as fast as its client sends them).
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Fairness {
-    /// The gateway's quotas: "default" or "off".
-    pub(crate) quotas: &'static str,
-    pub(crate) alone: Latency,
-    pub(crate) during_flood: Latency,
-    /// What the flooding device got through, frames/s and input bytes/s.
-    pub(crate) flood_frames_per_sec: f64,
-    pub(crate) flood_input_bytes_per_sec: f64,
 }
 
 /// Many idle authenticated connections on one gateway.
@@ -426,7 +415,7 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
         );
         // A gateway of its own: the flood must not disturb the other figures.
         let own = TestGateway::start_binary(&opts.gateway, args);
-        fairness.push(fair(&own, quotas, opts.keys.max(FAIRNESS_KEYS)).await?);
+        fairness.push(fairness::run(&own, quotas, opts.keys).await?);
     }
 
     let scale = if opts.connections > 0 {
@@ -615,127 +604,6 @@ async fn idle_phase(
         session.stop().await;
     }
     Ok(heartbeat)
-}
-
-/// A client's frames as the gateway acknowledges them: the terminal input bytes of every
-/// sequenced frame sent, and the highest acknowledgement received.
-#[derive(Default)]
-struct Through {
-    /// Input bytes of frames 1..=n, summed (index n - 1).
-    sent: std::sync::Mutex<Vec<u64>>,
-    acked: std::sync::atomic::AtomicU64,
-}
-
-impl Through {
-    fn tap(self: Arc<Self>) -> devtail_client::FrameTap {
-        Arc::new(move |direction, _, _, envelope| match direction {
-            TapDirection::Sent if envelope.seq > 0 => {
-                let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-                // Retransmissions (after a reconnect) were counted the first time.
-                if envelope.seq == sent.len() as u64 + 1 {
-                    let bytes = match &envelope.body {
-                        Some(Body::TermData(data)) => data.data.len() as u64,
-                        _ => 0,
-                    };
-                    let total = sent.last().copied().unwrap_or(0) + bytes;
-                    sent.push(total);
-                }
-            }
-            TapDirection::Received => {
-                self.acked
-                    .fetch_max(envelope.ack, std::sync::atomic::Ordering::Relaxed);
-            }
-            TapDirection::Sent => {}
-        })
-    }
-
-    /// Frames and terminal input bytes the gateway has acknowledged so far.
-    fn acknowledged(&self) -> (u64, u64) {
-        let acked = self.acked.load(std::sync::atomic::Ordering::Relaxed);
-        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        let bytes = usize::try_from(acked)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| sent.get(i))
-            .copied()
-            .unwrap_or(0);
-        (acked, bytes)
-    }
-}
-
-/// Keystrokes per fairness echo run at the least: its figure is a ratio of two p99s, and the
-/// p99 of 200 samples is their second worst.
-const FAIRNESS_KEYS: usize = 500;
-
-/// How long the flood of the fairness run goes on before its window opens.
-const FLOOD_SETTLE: Duration = Duration::from_secs(4);
-
-/// Echo of the gateway's own device alone, then while a second device floods.
-async fn fair(
-    gateway: &TestGateway,
-    quotas: &'static str,
-    keys: usize,
-) -> anyhow::Result<Fairness> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    let url = format!("ws://{}", gateway.addr);
-    let target = Target::Devtail {
-        url: url.clone(),
-        token: gateway.token.clone(),
-        options: gateway.options(),
-    };
-    let alone = echo_single_threaded(target.clone(), keys).await?;
-
-    // What got through is what the gateway acknowledged: the flooder's client queues far
-    // ahead of it (its replay budget holds tens of thousands of tiny frames), so counting the
-    // client's writes would measure the budget, not the gateway.
-    let through = Arc::new(Through::default());
-    let options = ConnectOptions {
-        tap: Some(Arc::clone(&through).tap()),
-        ..gateway.options()
-    };
-    let flooder = Client::connect(&url, &gateway.add_device("flooder"), options).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut floods = Vec::new();
-    for paste in [1usize, 64 << 10] {
-        let mut sink = Tty::Devtail(
-            flooder
-                .open_terminal(sh("stty raw -echo; printf R; exec cat > /dev/null"))
-                .await?,
-        );
-        sink.wait_for(b'R').await?;
-        let stop = Arc::clone(&stop);
-        floods.push(tokio::spawn(async move {
-            let data = vec![b'x'; paste];
-            while !stop.load(Ordering::Relaxed) {
-                if sink.send(&data).await.is_err() {
-                    break;
-                }
-            }
-            let _ = sink.kill().await;
-        }));
-    }
-    // The first second's burst of the quota goes by before the window opens.
-    tokio::time::sleep(FLOOD_SETTLE).await;
-    let before = through.acknowledged();
-    let window = Instant::now();
-    let during = echo_single_threaded(target, keys).await?;
-    let secs = window.elapsed().as_secs_f64();
-    let after = through.acknowledged();
-    let flood_frames_per_sec = (after.0 - before.0) as f64 / secs;
-    let flood_input_bytes_per_sec = (after.1 - before.1) as f64 / secs;
-    stop.store(true, Ordering::Relaxed);
-    for flood in floods {
-        let _ = tokio::time::timeout(Duration::from_secs(5), flood).await;
-    }
-    flooder.close().await;
-    Ok(Fairness {
-        quotas,
-        alone: Latency::of(alone).context("no echo samples")?,
-        during_flood: Latency::of(during).context("no echo samples")?,
-        flood_frames_per_sec,
-        flood_input_bytes_per_sec,
-    })
 }
 
 fn row_of(rows: &mut [Row], system: System) -> &mut Row {

@@ -58,16 +58,15 @@ impl Through {
         })
     }
 
-    /// Frames and terminal input bytes the gateway has acknowledged so far.
+    /// Frames and terminal input bytes the gateway has acknowledged so far. The tap sees a
+    /// frame once it is written, and its ack can come back before that: what the tap has not
+    /// seen yet is counted at the next call.
     fn acknowledged(&self) -> (u64, u64) {
-        let acked = self.acked.load(Ordering::Relaxed);
         let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        let bytes = usize::try_from(acked)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| sent.get(i))
-            .copied()
-            .unwrap_or(0);
+        let acked = self.acked.load(Ordering::Relaxed).min(sent.len() as u64);
+        let bytes = acked
+            .checked_sub(1)
+            .map_or(0, |i| sent[usize::try_from(i).unwrap_or(usize::MAX)]);
         (acked, bytes)
     }
 }

@@ -67,10 +67,11 @@ pub(crate) struct Driver {
     options: ConnectOptions,
     session_id: Bytes,
     resume_token: Bytes,
-    rel: Arc<Mutex<Reliability>>,
+    rel: Arc<Mutex<Core>>,
     shared: Arc<Shared>,
     status: watch::Sender<Status>,
-    /// Reader → driver: something arrived (an ack or pong may now be due).
+    /// Reader → driver: something arrived that the driver must act on before its timer
+    /// ([`Core::driver_needed`]).
     wake: Arc<Notify>,
     /// The current connection's QUIC endpoint, if it is QUIC (for migration).
     pub(crate) endpoint: Arc<Mutex<Option<quinn::Endpoint>>>,
@@ -89,8 +90,60 @@ enum Ended {
     Lost(String),
 }
 
-fn lock(rel: &Mutex<Reliability>) -> std::sync::MutexGuard<'_, Reliability> {
+fn lock(rel: &Mutex<Core>) -> std::sync::MutexGuard<'_, Core> {
     rel.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The reliability core, shared by the driver and the reader, with what the driver waits on:
+/// the reader wakes it only when a frame changed that (not at every frame: an echo does not
+/// need the driver, whose delayed ack is already on its timer or goes with the next input).
+struct Core {
+    rel: Reliability,
+    /// The deadline the driver's timer is set to.
+    armed: Option<Instant>,
+    /// The driver is not taking users' frames: the replay budget is full.
+    blocked: bool,
+}
+
+impl Core {
+    fn new(rel: Reliability) -> Self {
+        Self {
+            rel,
+            armed: None,
+            blocked: false,
+        }
+    }
+
+    /// Records what the driver is about to wait on.
+    fn arm(&mut self, deadline: Option<Instant>, blocked: bool) {
+        self.armed = deadline;
+        self.blocked = blocked;
+    }
+
+    /// True when what the core has due now differs from what the driver waits on: something
+    /// is due sooner than its timer (an ack past `ack_bytes`, a pong), or the budget it waits
+    /// for has room again.
+    fn driver_needed(&self) -> bool {
+        let sooner = match (self.rel.poll_timeout(), self.armed) {
+            (Some(due), Some(armed)) => due < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        sooner || (self.blocked && self.rel.send_capacity() > 0)
+    }
+}
+
+impl std::ops::Deref for Core {
+    type Target = Reliability;
+    fn deref(&self) -> &Reliability {
+        &self.rel
+    }
+}
+
+impl std::ops::DerefMut for Core {
+    fn deref_mut(&mut self) -> &mut Reliability {
+        &mut self.rel
+    }
 }
 
 fn millis(ms: u32) -> Option<Duration> {
@@ -226,7 +279,7 @@ impl Driver {
             options,
             session_id: welcome.session_id.clone(),
             resume_token: welcome.resume_token.clone(),
-            rel: Arc::new(Mutex::new(rel)),
+            rel: Arc::new(Mutex::new(Core::new(rel))),
             shared,
             status,
             wake: Arc::new(Notify::new()),
@@ -294,18 +347,23 @@ impl Driver {
             self.options.tap.clone(),
         ));
         let tap = self.options.tap.clone();
+        // Re-armed every turn, moved only when the deadline changes (see `devtail_rt::Timer`).
+        let mut timer = devtail_rt::Timer::new();
 
         let ended = 'conn: loop {
             // What the reliability core says is due: retransmissions, pongs, pings, acks.
             let now = Instant::now();
-            let (due, dead, timeout) = {
+            let (due, dead, timeout, capacity) = {
                 let mut rel = lock(&self.rel);
                 let mut due = Vec::new();
                 while let Some(envelope) = rel.poll_transmit(now) {
                     due.push(envelope);
                 }
                 let dead = std::iter::from_fn(|| rel.poll_event()).any(|e| e == Event::PathDead);
-                (due, dead, rel.poll_timeout())
+                // Sending what is due below changes neither the deadline nor the budget.
+                let (timeout, capacity) = (rel.poll_timeout(), rel.send_capacity() > 0);
+                rel.arm(timeout, !capacity);
+                (due, dead, timeout, capacity)
             };
             for envelope in &due {
                 if let Err(e) = transmit(&mut outgoing, tap.as_ref(), envelope).await {
@@ -318,7 +376,7 @@ impl Driver {
             if let Err(e) = outgoing.flush().await {
                 break Ended::Lost(e.to_string());
             }
-            let capacity = lock(&self.rel).send_capacity() > 0;
+            timer.set(timeout);
             tokio::select! {
                 next = out.recv(), if capacity => {
                     let Some(first) = next else {
@@ -343,7 +401,7 @@ impl Driver {
                         }
                     }
                 }
-                () = sleep_until(timeout) => lock(&self.rel).handle_timeout(Instant::now()),
+                () = timer.wait() => lock(&self.rel).handle_timeout(Instant::now()),
                 () = self.wake.notified() => {}
                 Ok(()) = forced.changed() => {
                     break Ended::Lost("reconnect requested".to_owned());
@@ -534,19 +592,12 @@ fn close_body(message: &str) -> Body {
     })
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
 /// when told to stop — but only between frames, never while delivering one.
 async fn read_loop(
     early: Vec<Received>,
     mut incoming: Incoming,
-    rel: Arc<Mutex<Reliability>>,
+    rel: Arc<Mutex<Core>>,
     shared: Arc<Shared>,
     wake: Arc<Notify>,
     stop: Arc<Notify>,
@@ -578,8 +629,16 @@ async fn read_loop(
                 &envelope,
             );
         }
-        let delivery = lock(&rel).receive(Instant::now(), &envelope);
-        wake.notify_one();
+        let (delivery, needed) = {
+            let mut core = lock(&rel);
+            let delivery = core.receive(Instant::now(), &envelope);
+            // A Ping's Pong is due at once, and no deadline says so.
+            let ping = matches!(envelope.body, Some(Body::Ping(_)));
+            (delivery, ping || core.driver_needed())
+        };
+        if needed {
+            wake.notify_one();
+        }
         match delivery {
             Ok(Delivery::Deliver) => {}
             Ok(Delivery::Duplicate) => continue,

@@ -238,7 +238,12 @@ impl Outgoing {
     /// Sends what is buffered.
     pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
         match self {
-            Outgoing::Ws { sink, .. } => sink.flush().await.map_err(TransportError::from),
+            Outgoing::Ws { sink, .. } => {
+                sink.flush().await.map_err(TransportError::from)?;
+                // The session task waits on its queue from here, not on the socket.
+                devtail_rt::forget_waker(sink);
+                Ok(())
+            }
             // quinn sends as soon as congestion control allows.
             Outgoing::Quic(_) => Ok(()),
         }

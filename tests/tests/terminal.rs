@@ -116,6 +116,51 @@ over_transports!(
 );
 
 over_transports!(
+    input_past_the_clients_replay_budget_arrives_byte_exact,
+    |transport: Transport| async move {
+        // No quotas: the program's reading sets the pace. 12 MiB is more than the client's
+        // 8 MiB replay budget holds unacknowledged, so its writes wait for the gateway's acks
+        // and must go on as they arrive (not at the client's next heartbeat, a minute later).
+        let gateway = TestGateway::start_with(&[
+            "--max-input-bytes-per-sec",
+            "0",
+            "--max-frames-per-sec",
+            "0",
+        ])
+        .on(transport);
+        const LEN: usize = 12 << 20;
+        let data: Vec<u8> = (0..LEN).map(|i| b'a' + (i % 26) as u8).collect();
+        let expected: String = Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+
+        let client = gateway.client().await;
+        let mut terminal = client
+            .open_terminal(sh(&format!(
+                "stty raw -echo; printf R; head -c {LEN} | sha256sum"
+            )))
+            .await
+            .unwrap();
+        read_until(&mut terminal, "R", WAIT).await;
+        let writer = terminal.writer();
+        let paste = tokio::spawn(async move {
+            for piece in data.chunks(64 << 10) {
+                writer.write(piece.to_vec()).await.unwrap();
+            }
+        });
+        let (output, status) =
+            tokio::time::timeout(Duration::from_secs(40), run_to_exit(&mut terminal))
+                .await
+                .expect("the paste went through well before the client's heartbeat");
+        paste.await.unwrap();
+        assert_eq!(status, 0);
+        let output = String::from_utf8_lossy(&output);
+        assert!(output.contains(&expected), "{output:?}");
+    }
+);
+
+over_transports!(
     input_is_echoed_through_cat,
     |transport: Transport| async move {
         let gateway = TestGateway::start().on(transport);

@@ -138,7 +138,7 @@ impl Session {
     ) {
         // One timer for the session's life, moved only when its deadline changes: a new timer
         // per turn of the loop would go through the runtime's timer wheel at every keystroke.
-        let mut timer = Timer::new();
+        let mut timer = devtail_rt::Timer::new();
         let end = loop {
             let now = Instant::now();
             self.transmit(now);
@@ -516,39 +516,5 @@ async fn deliver(pending: &Option<PendingInput>) {
             let _ = terminal.write(data.clone()).await;
         }
         None => std::future::pending().await,
-    }
-}
-
-/// A reusable timer: moved only when its deadline changes.
-struct Timer {
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
-    deadline: Option<Instant>,
-}
-
-impl Timer {
-    fn new() -> Self {
-        Self {
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            deadline: None,
-        }
-    }
-
-    /// Fires at `deadline`; never without one.
-    fn set(&mut self, deadline: Option<Instant>) {
-        if deadline != self.deadline {
-            if let Some(at) = deadline {
-                self.sleep.as_mut().reset(at.into());
-            }
-            self.deadline = deadline;
-        }
-    }
-
-    /// Resolves at the deadline (pending forever without one). Once it has fired, it fires
-    /// again at once until the deadline moves: the caller acts on every wake-up.
-    async fn wait(&mut self) {
-        match self.deadline {
-            Some(_) => self.sleep.as_mut().await,
-            None => std::future::pending().await,
-        }
     }
 }

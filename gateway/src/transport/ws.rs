@@ -194,17 +194,6 @@ where
     }
 }
 
-/// Leaves a no-op waker where the writer's own was: the WebSocket layer wakes whoever flushed
-/// last whenever the socket turns readable, so an idle writer would be woken (and a second
-/// worker thread with it) by every keystroke the reader takes in. The writer waits on its
-/// queue, not on the socket, once a flush is done; a later write that has to wait registers
-/// itself again.
-fn forget_waker<K: Sink<Message> + Unpin>(sink: &mut K) {
-    let mut idle = std::task::Context::from_waker(std::task::Waker::noop());
-    // With nothing buffered this completes at once; its result is the flush just made.
-    let _ = std::pin::Pin::new(sink).poll_flush(&mut idle);
-}
-
 /// A WebSocket's outgoing side: one binary message per frame, one compression context.
 struct WsOutgoing<K> {
     sink: K,
@@ -250,7 +239,7 @@ where
 
     async fn flush(&mut self) -> Result<(), TransportError> {
         self.sink.flush().await?;
-        forget_waker(&mut self.sink);
+        devtail_rt::forget_waker(&mut self.sink);
         Ok(())
     }
 

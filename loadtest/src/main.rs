@@ -38,6 +38,7 @@ use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
 #[command(after_help = "\
 Examples:
   devtail-loadtest compare            (starts everything itself; writes loadtest-results/)
+  devtail-loadtest fairness --keys 1500   (one device's echo while another floods; its own gateway)
   devtail-loadtest echo --count 500 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
@@ -95,6 +96,19 @@ enum Scenario {
         /// Directory for compare.md and compare.json.
         #[arg(long, default_value = "loadtest-results")]
         out: std::path::PathBuf,
+    },
+    /// One device's echo alone and while another device floods the gateway with input, on a
+    /// gateway of its own (compare's fairness figure, by itself).
+    Fairness {
+        /// The gateway binary (default: devtail-gateway next to this program).
+        #[arg(long)]
+        gateway: Option<std::path::PathBuf>,
+        /// Keystrokes per echo run (at least 1500).
+        #[arg(long, default_value_t = 1500)]
+        keys: usize,
+        /// Run with the gateway's quotas off (the default: its default quotas).
+        #[arg(long)]
+        quotas_off: bool,
     },
     /// Gateway memory per idle terminal.
     IdleTerminals {
@@ -367,6 +381,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let connect =
         || async { anyhow::Ok(Client::connect(&cli.url, token()?, options.clone()).await?) };
     let client = match cli.scenario {
+        Scenario::Fairness {
+            gateway,
+            keys,
+            quotas_off,
+        } => {
+            let result = compare::fairness(&gateway_binary(gateway)?, keys, quotas_off).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            return Ok(());
+        }
         Scenario::Compare {
             gateway,
             sshd,
@@ -379,18 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             connections_watch,
             ref out,
         } => {
-            let gateway = match gateway {
-                Some(ref path) => path.clone(),
-                None => std::env::current_exe()?
-                    .parent()
-                    .context("this program's directory")?
-                    .join("devtail-gateway"),
-            };
-            anyhow::ensure!(
-                gateway.exists(),
-                "{} not found: build it (cargo build --release --workspace --bins) or pass --gateway",
-                gateway.display()
-            );
+            let gateway = gateway_binary(gateway)?;
             return compare::run(compare::Options {
                 gateway,
                 sshd: sshd.clone(),
@@ -480,4 +492,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     client.close().await;
     Ok(())
+}
+
+/// The gateway binary to start: `path`, or devtail-gateway next to this program.
+fn gateway_binary(path: Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    let gateway = match path {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("this program's directory")?
+            .join("devtail-gateway"),
+    };
+    anyhow::ensure!(
+        gateway.exists(),
+        "{} not found: build it (cargo build --release --workspace --bins) or pass --gateway",
+        gateway.display()
+    );
+    Ok(gateway)
 }

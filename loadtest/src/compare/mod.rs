@@ -24,6 +24,30 @@ use serde::Serialize;
 
 use crate::resume::tcp_counters;
 pub(crate) use fairness::Fairness;
+
+/// The fairness figure on a gateway of its own (the flood must not disturb other figures),
+/// with its default quotas or with them off.
+pub(crate) async fn fairness(
+    gateway: &std::path::Path,
+    keys: usize,
+    quotas_off: bool,
+) -> anyhow::Result<Fairness> {
+    let (quotas, args) = if quotas_off {
+        (
+            "off",
+            &[
+                "--max-frames-per-sec",
+                "0",
+                "--max-input-bytes-per-sec",
+                "0",
+            ][..],
+        )
+    } else {
+        ("default", &[][..])
+    };
+    let own = TestGateway::start_binary(gateway, args);
+    fairness::run(&own, quotas, keys).await
+}
 use peers::{Memory, Mosh, Sshd, UdpRelay};
 use tty::Tty;
 
@@ -397,25 +421,13 @@ pub(crate) async fn run(opts: Options) -> anyhow::Result<()> {
     }
 
     let mut fairness = Vec::new();
-    for (quotas, args) in [
-        ("default", &[][..]),
-        (
-            "off",
-            &[
-                "--max-frames-per-sec",
-                "0",
-                "--max-input-bytes-per-sec",
-                "0",
-            ][..],
-        ),
-    ] {
+    for quotas_off in [false, true] {
         eprintln!(
-            "[{:>4.0} s] fairness, quotas {quotas}",
-            started.elapsed().as_secs_f64()
+            "[{:>4.0} s] fairness, quotas {}",
+            started.elapsed().as_secs_f64(),
+            if quotas_off { "off" } else { "default" }
         );
-        // A gateway of its own: the flood must not disturb the other figures.
-        let own = TestGateway::start_binary(&opts.gateway, args);
-        fairness.push(fairness::run(&own, quotas, opts.keys).await?);
+        fairness.push(self::fairness(&opts.gateway, opts.keys, quotas_off).await?);
     }
 
     let scale = if opts.connections > 0 {

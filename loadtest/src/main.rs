@@ -22,6 +22,7 @@
 //! Run against a release build of the gateway on loopback (`compare` starts its own).
 
 mod compare;
+mod mixed;
 mod resume;
 mod scale;
 mod transports;
@@ -39,6 +40,7 @@ use devtail_client::{Client, ConnectOptions, Terminal, TerminalEvent};
 Examples:
   devtail-loadtest compare            (starts everything itself; writes loadtest-results/)
   devtail-loadtest fairness --keys 1500   (one device's echo while another floods; its own gateway)
+  devtail-loadtest mixed --devices 20 --seconds 30   (mobile-like mix over ws, wss, quic)
   devtail-loadtest echo --count 500 --gateway-pid $(pgrep -f devtail-gateway)
   devtail-loadtest throughput --bytes 200000000
   devtail-loadtest idle-terminals --count 200 --gateway-pid $(pgrep -f devtail-gateway)
@@ -109,6 +111,23 @@ enum Scenario {
         /// Run with the gateway's quotas off (the default: its default quotas).
         #[arg(long)]
         quotas_off: bool,
+    },
+    /// A mixed, mobile-like workload over ws, wss and quic (a gateway of its own for each):
+    /// many devices typing while build logs burst, resizes, one connection cut per device;
+    /// every burst must arrive byte-exact.
+    Mixed {
+        /// The gateway binary (default: devtail-gateway next to this program).
+        #[arg(long)]
+        gateway: Option<std::path::PathBuf>,
+        /// Devices, each with its own connection and two terminals.
+        #[arg(long, default_value_t = 20)]
+        devices: usize,
+        /// Length of each transport's run, seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Also write the figures here as JSON.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Gateway memory per idle terminal.
     IdleTerminals {
@@ -381,6 +400,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let connect =
         || async { anyhow::Ok(Client::connect(&cli.url, token()?, options.clone()).await?) };
     let client = match cli.scenario {
+        Scenario::Mixed {
+            gateway,
+            devices,
+            seconds,
+            ref json,
+        } => {
+            let rows = mixed::run(&gateway_binary(gateway)?, devices, seconds).await?;
+            print!("{}", mixed::table(&rows));
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&rows)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            return Ok(());
+        }
         Scenario::Fairness {
             gateway,
             keys,

@@ -13,7 +13,7 @@ use crate::rss_kib;
 const RAMP_BATCH: usize = 200;
 
 /// CPU seconds (user + system) the process with `pid` has used.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // Fields after the command name, which is in parentheses and may contain spaces.

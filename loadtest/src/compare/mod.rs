@@ -117,7 +117,7 @@ pub(crate) struct Latency {
 }
 
 impl Latency {
-    fn of(mut samples: Vec<Duration>) -> Option<Self> {
+    pub(crate) fn of(mut samples: Vec<Duration>) -> Option<Self> {
         if samples.is_empty() {
             return None;
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::session::{Driver, Status};
 use crate::terminal::Terminal;
@@ -380,14 +380,21 @@ impl Client {
     }
 }
 
-/// Delivers one frame to its channel or request.
-pub(crate) async fn route(shared: &Shared, channel: u32, body: Body) {
+/// Delivers one frame to its channel or request. Waits while the channel's events are not
+/// being read, unless `stop` comes first: then the frame is given back, undelivered (the
+/// connection is being replaced, and a reconnect must not wait for the app to read).
+pub(crate) async fn route(
+    shared: &Shared,
+    channel: u32,
+    body: Body,
+    stop: &Notify,
+) -> Option<Body> {
     // Request 0 is none: an Error without one (RATE_LIMITED, say) is a notice.
     if let Some(id) = body.request_id().filter(|&id| channel == 0 && id != 0) {
         if let Some(waiter) = shared.routes().requests.remove(&id) {
             let _ = waiter.send(body);
         }
-        return;
+        return None;
     }
     if channel == 0 {
         if let Body::Error(error) = body {
@@ -397,15 +404,18 @@ pub(crate) async fn route(shared: &Shared, channel: u32, body: Body) {
                 message: error.message,
             }));
         }
-        return;
+        return None;
     }
-    let sender = shared.routes().channels.get(&channel).cloned();
-    if let Some(sender) = sender {
-        // Backpressure: a channel whose events are not being read stops the socket reads.
-        if sender.send(body).await.is_err() {
-            shared.unroute(channel);
-        }
+    let sender = shared.routes().channels.get(&channel).cloned()?;
+    // Backpressure: a channel whose events are not being read stops the socket reads.
+    tokio::select! {
+        permit = sender.reserve() => match permit {
+            Ok(permit) => permit.send(body),
+            Err(_) => shared.unroute(channel),
+        },
+        () = stop.notified() => return Some(body),
     }
+    None
 }
 
 pub(crate) fn bytes_body(data: Bytes) -> Body {

@@ -78,6 +78,14 @@ pub(crate) struct Driver {
     /// [`Client::reconnect_now`](crate::Client::reconnect_now): drop the connection, resume.
     pub(crate) reconnect_now: Arc<watch::Sender<u64>>,
     jitter: u64,
+    /// [`Client::reconnect_now`](crate::Client::reconnect_now) requests made before the
+    /// current connection's attempt began: not for it. One made since (while it connected, or
+    /// before its serving started) drops it.
+    requests_seen: u64,
+    /// A frame from the gateway already counted as received whose delivery a replaced
+    /// connection's reader gave up (its channel's events were not being read): the next
+    /// reader delivers it first.
+    held: Option<(u32, Body)>,
 }
 
 /// Why a connection ended.
@@ -286,6 +294,8 @@ impl Driver {
             endpoint: Arc::default(),
             reconnect_now: Arc::new(watch::channel(0).0),
             jitter: u64::from(std::process::id()) | 1,
+            requests_seen: 0,
+            held: None,
         };
         Ok((driver, welcome, connection))
     }
@@ -334,12 +344,19 @@ impl Driver {
             endpoint,
         } = connection;
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = endpoint;
-        // Requests made before this connection are not for it.
+        // Requests made before this connection's attempt began are not for it; one made since
+        // is.
         let mut forced = self.reconnect_now.subscribe();
+        if *forced.borrow() != self.requests_seen {
+            forced.mark_changed();
+        }
         let stop = Arc::new(Notify::new());
         let mut reader = tokio::spawn(read_loop(
-            early,
-            incoming,
+            Frames {
+                held: self.held.take(),
+                early,
+                incoming,
+            },
             Arc::clone(&self.rel),
             Arc::clone(&self.shared),
             Arc::clone(&self.wake),
@@ -349,6 +366,7 @@ impl Driver {
         let tap = self.options.tap.clone();
         // Re-armed every turn, moved only when the deadline changes (see `devtail_rt::Timer`).
         let mut timer = devtail_rt::Timer::new();
+        let mut reader_done = false;
 
         let ended = 'conn: loop {
             // What the reliability core says is due: retransmissions, pongs, pings, acks.
@@ -407,34 +425,40 @@ impl Driver {
                     break Ended::Lost("reconnect requested".to_owned());
                 }
                 end = &mut reader => {
+                    reader_done = true;
                     break match end {
-                        Ok(ended) => ended,
+                        Ok((ended, held)) => {
+                            self.held = held;
+                            ended
+                        }
                         Err(e) => Ended::Lost(format!("reader failed: {e}")),
                     };
                 }
             }
         };
-        // The reader may hold a frame it already counted as received: let it deliver that
-        // one (never abort it mid-delivery), while still taking what users send.
-        stop.notify_one();
-        if !reader.is_finished() {
-            self.join_reader(&mut reader, out).await;
+        // The reader stops between frames; one it already counted as received but could not
+        // deliver yet (its channel's events not being read) it hands back, for the next reader
+        // to deliver first. Meanwhile what users send is still taken.
+        if !reader_done {
+            stop.notify_one();
+            self.held = self.join_reader(&mut reader, out).await;
         }
         outgoing.close().await;
         lock(&self.rel).connection_lost();
         ended
     }
 
-    /// Waits for a stopped reader, buffering what users send meanwhile.
+    /// Waits for a stopped reader, buffering what users send meanwhile; returns the frame it
+    /// handed back undelivered, if any.
     async fn join_reader(
         &self,
-        reader: &mut JoinHandle<Ended>,
+        reader: &mut JoinHandle<(Ended, Option<(u32, Body)>)>,
         out: &mut mpsc::Receiver<Outbound>,
-    ) {
+    ) -> Option<(u32, Body)> {
         loop {
             let capacity = lock(&self.rel).send_capacity() > 0;
             tokio::select! {
-                _ = &mut *reader => return,
+                end = &mut *reader => return end.ok().and_then(|(_, held)| held),
                 Some(item) = out.recv(), if capacity => {
                     self.stamp(item.body, item.channel);
                 }
@@ -474,6 +498,9 @@ impl Driver {
                 Duration::ZERO
             };
             let url = &urls[index];
+            // A request made from here on (the network changed again while this attempt
+            // connects) drops the connection it makes.
+            let requests = *self.reconnect_now.borrow();
             let attempt_result = {
                 let try_once = async {
                     tokio::time::sleep(delay).await;
@@ -503,6 +530,7 @@ impl Driver {
             match attempt_result {
                 Ok((connection, resume_token)) => {
                     self.resume_token = resume_token;
+                    self.requests_seen = requests;
                     self.status.send_replace(Status::Connected);
                     return Ok(connection);
                 }
@@ -592,33 +620,61 @@ fn close_body(message: &str) -> Body {
     })
 }
 
-/// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
-/// when told to stop — but only between frames, never while delivering one.
-async fn read_loop(
+/// What a connection's reader delivers, in order.
+struct Frames {
+    /// A frame the previous reader counted as received but could not deliver.
+    held: Option<(u32, Body)>,
+    /// Frames that arrived before the Welcome.
     early: Vec<Received>,
-    mut incoming: Incoming,
+    incoming: Incoming,
+}
+
+/// Reads one connection: decodes, de-duplicates, routes. Ends when the connection does, or
+/// when told to stop: then it gives back the frame it was delivering, if its channel's events
+/// were not being read (the next reader delivers it first).
+async fn read_loop(
+    frames: Frames,
     rel: Arc<Mutex<Core>>,
     shared: Arc<Shared>,
     wake: Arc<Notify>,
     stop: Arc<Notify>,
     tap: Option<crate::FrameTap>,
-) -> Ended {
+) -> (Ended, Option<(u32, Body)>) {
+    let Frames {
+        held,
+        early,
+        mut incoming,
+    } = frames;
+    let replaced = || Ended::Lost("connection replaced".to_owned());
+    if let Some((channel, body)) = held
+        && let Some(body) = route(&shared, channel, body, &stop).await
+    {
+        return (replaced(), Some((channel, body)));
+    }
     let mut early = early.into_iter();
     loop {
         let next = match early.next() {
             Some(received) => Some(Ok(received)),
             None => tokio::select! {
                 next = incoming.next() => next,
-                () = stop.notified() => return Ended::Lost("connection replaced".to_owned()),
+                () = stop.notified() => return (replaced(), None),
             },
         };
         let received = match next {
             Some(Ok(received)) => received,
             Some(Err(ReadFailure::Decode(e))) => {
-                return Ended::Final(format!("bad frame from the gateway: {e}"));
+                return (
+                    Ended::Final(format!("bad frame from the gateway: {e}")),
+                    None,
+                );
             }
-            Some(Err(ReadFailure::Transport(e))) => return Ended::Lost(e),
-            None => return Ended::Lost("the gateway closed the connection".to_owned()),
+            Some(Err(ReadFailure::Transport(e))) => return (Ended::Lost(e), None),
+            None => {
+                return (
+                    Ended::Lost("the gateway closed the connection".to_owned()),
+                    None,
+                );
+            }
         };
         let envelope = received.envelope;
         if let Some(tap) = &tap {
@@ -642,7 +698,10 @@ async fn read_loop(
         match delivery {
             Ok(Delivery::Deliver) => {}
             Ok(Delivery::Duplicate) => continue,
-            Err(e) => return Ended::Final(format!("protocol violation by the gateway: {e}")),
+            Err(e) => {
+                let violation = format!("protocol violation by the gateway: {e}");
+                return (Ended::Final(violation), None);
+            }
         }
         let Some(body) = envelope.body else { continue };
         match body {
@@ -653,7 +712,7 @@ async fn read_loop(
                 } else {
                     close.message
                 };
-                return match reason {
+                let ended = match reason {
                     // The gateway went away or gave up on this connection: the session
                     // lingers; try again.
                     v1::CloseReason::Shutdown | v1::CloseReason::IdleTimeout => {
@@ -661,9 +720,14 @@ async fn read_loop(
                     }
                     _ => Ended::Final(message),
                 };
+                return (ended, None);
             }
             Body::Ping(_) | Body::Pong(_) | Body::AckOnly(_) => {}
-            body => route(&shared, envelope.channel, body).await,
+            body => {
+                if let Some(body) = route(&shared, envelope.channel, body, &stop).await {
+                    return (replaced(), Some((envelope.channel, body)));
+                }
+            }
         }
     }
 }

@@ -92,6 +92,13 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CHANNELS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_channels: usize,
+    /// Threads serving connections and terminals [default: one per CPU core]. One thread is
+    /// leaner for a single busy terminal (on 2 cores: 16 % more output throughput for a third
+    /// less CPU), but then many busy devices wait on each other: their keystrokes' echo p99
+    /// went from 1.5 to 3–4 ms with ten devices printing build logs.
+    #[arg(long, value_name = "N", env = "DEVTAIL_THREADS",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -187,7 +194,11 @@ fn main() -> anyhow::Result<()> {
             no_qr,
         ),
         None => {
-            let runtime = tokio::runtime::Runtime::new()?;
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = cli.threads {
+                runtime.worker_threads(threads);
+            }
+            let runtime = runtime.enable_all().build()?;
             runtime.block_on(run(cli, state_dir, tokens))
         }
     }

@@ -520,3 +520,90 @@ async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections()
     );
     eprintln!("8 MiB out, {key} keys in, over 40 QUIC resumes");
 }
+
+over_transports!(
+    a_reconnect_goes_through_while_the_app_reads_nothing,
+    |transport: Transport| async move {
+        // An app in the background reads none of its terminal's output, and the network
+        // changes: the client must still move to a new connection (its reader is then waiting
+        // for the app, holding a frame it already counted as received), and lose nothing.
+        let gateway = TestGateway::start().on(transport);
+        let client = Client::connect(&gateway.url(), &gateway.token, resuming(&gateway))
+            .await
+            .unwrap();
+        let mut terminal = client
+            .open_terminal(sh(
+                "stty raw -echo; echo READY; read _; seq 1 400000; echo DONE; sleep 600",
+            ))
+            .await
+            .unwrap();
+        read_until(&mut terminal, "READY\n", WAIT).await;
+        terminal.write(&b"\n"[..]).await.unwrap();
+        // Not a byte read from here until the resume: the client's queue for the terminal
+        // fills, then its reader waits.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.reconnect_now();
+        gateway.wait_for_log("session resumed", WAIT).await;
+
+        let mut expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
+        expected.push_str("DONE\n");
+        let mut got = Vec::new();
+        while !got.ends_with(b"DONE\n") {
+            match tokio::time::timeout(WAIT, terminal.next_event()).await {
+                Ok(Some(TerminalEvent::Output(bytes))) => got.extend_from_slice(&bytes),
+                other => panic!("unexpected {other:?} after {} bytes", got.len()),
+            }
+        }
+        assert!(
+            got == expected.as_bytes(),
+            "every byte once, in order ({} of {} bytes)",
+            got.len(),
+            expected.len()
+        );
+    }
+);
+
+over_transports!(a_short_drop_during_a_flood_loses_nothing, [ws: Ws, wss: Wss], |transport: Transport| async move {
+    // A replay budget the flood spends within milliseconds of the drop: for a drop shorter
+    // than the gateway's parking grace, the program is held back instead, and the resume
+    // still delivers every byte (no snapshot).
+    let gateway = TestGateway::start_with(&["--replay-budget", "1048576"]).on(transport);
+    let proxy = ChaosProxy::start(gateway.addr).await;
+    let client = Client::connect(&gateway.url_at(proxy.addr()), &gateway.token, resuming(&gateway))
+        .await
+        .unwrap();
+    let mut terminal = client
+        .open_terminal(sh(
+            "stty raw -echo; echo READY; read _; seq 1 400000; echo DONE; sleep 600",
+        ))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "READY\n", WAIT).await;
+    terminal.write(&b"\n"[..]).await.unwrap();
+
+    let mut expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
+    expected.push_str("DONE\n");
+    let mut got = Vec::new();
+    let mut dropped = false;
+    while !got.ends_with(b"DONE\n") {
+        match tokio::time::timeout(WAIT, terminal.next_event()).await {
+            Ok(Some(TerminalEvent::Output(bytes))) => got.extend_from_slice(&bytes),
+            other => panic!("unexpected {other:?} after {} bytes", got.len()),
+        }
+        if !dropped && got.len() > 100_000 {
+            dropped = true;
+            // The network is gone for a second, mid-flood.
+            proxy.set_refusing(true);
+            proxy.cut_all();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            proxy.set_refusing(false);
+        }
+    }
+    assert!(
+        got == expected.as_bytes(),
+        "every byte once, in order ({} of {} bytes)",
+        got.len(),
+        expected.len()
+    );
+    assert_eq!(gateway.log().matches("session resumed").count(), 1);
+});

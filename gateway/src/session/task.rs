@@ -32,6 +32,12 @@ const MAX_REPLIES: usize = 64;
 /// and its bookkeeping.
 const OUTPUT_RESERVE: usize = MAX_CHUNK + REPLAY_FRAME_OVERHEAD + 64;
 
+/// How long a session away with its replay budget spent keeps holding its terminals back
+/// before it parks them (they run on; what it misses becomes a snapshot). A phone switching
+/// networks is back within it and misses nothing, however fast its programs print; one gone
+/// for longer does not stop a build.
+const PARK_AFTER: Duration = Duration::from_secs(5);
+
 /// Asks a running session to take a new connection.
 #[derive(Debug)]
 pub(super) enum Command {
@@ -88,6 +94,8 @@ struct Session {
     linger_until: Option<Instant>,
     /// Disconnected with the replay budget spent: the channels' subscriptions are parked.
     parked: bool,
+    /// While disconnected: when the terminals may be parked ([`PARK_AFTER`]).
+    park_at: Option<Instant>,
     /// Replay bytes last reported to the registry's gateway-wide count.
     accounted: usize,
 }
@@ -120,6 +128,7 @@ pub(super) fn start(
         pending_input: None,
         linger_until: None,
         parked: false,
+        park_at: None,
         accounted: 0,
     };
     let welcome = session.welcome(None, 0, max_frame_len, link.heartbeats);
@@ -155,15 +164,22 @@ impl Session {
                     self.disconnected(now);
                 }
             }
+            // Parking waits for its moment (once past, any turn of the loop parks).
+            let park_at = self.park_at.filter(|&at| !self.parked && at > now);
             timer.set(
-                [self.rel.poll_timeout(), self.linger_until]
+                [self.rel.poll_timeout(), self.linger_until, park_at]
                     .into_iter()
                     .flatten()
                     .min(),
             );
-            if self.link.is_none() && !self.parked && !self.has_output_room() {
-                // Away, and the budget is spent: stop holding the terminals back; what they
-                // print from here on and their logs drop is replaced by snapshots on resume.
+            if self.link.is_none()
+                && !self.parked
+                && !self.has_output_room()
+                && self.park_at.is_some_and(|at| now >= at)
+            {
+                // Away for a while, and the budget is spent: stop holding the terminals back;
+                // what they print from here on and their logs drop is replaced by snapshots on
+                // resume.
                 self.channels.park(true);
                 self.parked = true;
             }
@@ -355,6 +371,7 @@ impl Session {
         // Input already acknowledged but not yet taken by its terminal stays pending: it is
         // delivered while the session waits, like the client expects.
         self.linger_until = Some(now + self.gateway.config().session_linger);
+        self.park_at = Some(now + PARK_AFTER);
     }
 
     fn command(&mut self, command: Command) {
@@ -427,6 +444,7 @@ impl Session {
         );
         self.link = Some(link);
         self.linger_until = None;
+        self.park_at = None;
         if std::mem::take(&mut self.parked) {
             self.channels.park(false);
         }

@@ -5,9 +5,9 @@
 //! titles, clipboard, cursor queries, snapshots). Clients *subscribe*: each subscription reads
 //! the log from its own offset at its own pace, and the PTY is read only while the slowest
 //! subscriber is less than 128 KiB behind — a client that stops reading stops the program (it
-//! blocks on write), memory stays bounded. A subscriber whose session lost its connection and
-//! spent its replay budget is *parked*: it no longer holds the program back, and if the log
-//! drops output it had not read, it gets a snapshot instead. No thread per terminal: the PTY
+//! blocks on write), memory stays bounded. A subscriber whose session lost its connection,
+//! spent its replay budget and stayed away a few seconds is *parked*: it no longer holds the
+//! program back, and if the log drops output it had not read, it gets a snapshot instead. No thread per terminal: the PTY
 //! master is non-blocking and driven by tokio's `AsyncFd`.
 
 mod log;

@@ -6,11 +6,13 @@
 //! LTE) keeps its connection: QUIC migrates it.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{mpsc, watch};
+use futures_util::stream::{SelectAll, Stream, StreamExt as _};
+use tokio::sync::watch;
 use tracing::debug;
 
 use super::{Connections, Incoming, Outgoing, ReadError};
@@ -22,9 +24,6 @@ use crate::session::{self, Heartbeats, TransportError};
 
 /// Time a client has to open its control stream.
 const CONTROL_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Decoded frames queued from all of a connection's streams before their readers wait.
-const INCOMING_QUEUE: usize = 32;
 
 /// Largest chunk read from a stream at once.
 const READ_CHUNK: usize = 64 << 10;
@@ -127,65 +126,94 @@ pub async fn serve(
 
 type Decoded = Result<(Envelope, usize), ReadError>;
 
-/// Frames from every stream of one connection, decoded by a task per stream.
+/// One stream's frames, decoded in order until it ends (a decode error ends it too).
+type Frames = Pin<Box<dyn Stream<Item = Decoded> + Send>>;
+
+/// A client's next stream, accepted.
+type Accept =
+    Pin<Box<dyn Future<Output = Result<quinn::RecvStream, quinn::ConnectionError>> + Send>>;
+
+/// Frames from every stream of one connection, read where they are taken: a keystroke goes
+/// from the connection's own task to the session, with no task per stream in between.
 struct QuicIncoming {
-    frames: mpsc::Receiver<Decoded>,
+    connection: quinn::Connection,
+    streams: SelectAll<Frames>,
+    /// The next stream the client opens; `None` once the connection is gone.
+    accept: Option<Accept>,
 }
 
 impl QuicIncoming {
     fn start(connection: &quinn::Connection, control: quinn::RecvStream) -> Self {
-        let (tx, frames) = mpsc::channel(INCOMING_QUEUE);
-        tokio::spawn(read_stream(control, tx.clone()));
-        let connection = connection.clone();
-        tokio::spawn(async move {
-            // Ends when the connection does.
-            while let Ok(stream) = connection.accept_uni().await {
-                tokio::spawn(read_stream(stream, tx.clone()));
-            }
-        });
-        Self { frames }
+        let mut streams = SelectAll::new();
+        streams.push(frames(control));
+        Self {
+            connection: connection.clone(),
+            streams,
+            accept: Some(accept(connection)),
+        }
     }
+}
+
+fn accept(connection: &quinn::Connection) -> Accept {
+    let connection = connection.clone();
+    Box::pin(async move { connection.accept_uni().await })
 }
 
 impl Incoming for QuicIncoming {
     async fn next(&mut self) -> Option<Decoded> {
-        self.frames.recv().await
+        // Cancel-safe: the streams and the accept keep their state in `self` (quinn's
+        // `read_chunk` is cancel-safe).
+        loop {
+            let accepting = self.accept.is_some();
+            tokio::select! {
+                Some(frame) = self.streams.next() => return Some(frame),
+                accepted = async { self.accept.as_mut().expect("accepting").await }, if accepting => {
+                    match accepted {
+                        Ok(stream) => {
+                            self.streams.push(frames(stream));
+                            self.accept = Some(accept(&self.connection));
+                        }
+                        // The connection is gone: its streams end with it.
+                        Err(_) => self.accept = None,
+                    }
+                }
+                else => return None,
+            }
+        }
     }
 }
 
 /// Decodes one stream's length-prefixed frames, in order, until it ends.
-async fn read_stream(mut stream: quinn::RecvStream, frames: mpsc::Sender<Decoded>) {
-    let mut reader = StreamReader::default();
-    loop {
+fn frames(stream: quinn::RecvStream) -> Frames {
+    let state = Some((stream, StreamReader::default()));
+    Box::pin(futures_util::stream::unfold(state, |state| async move {
+        let (mut stream, mut reader) = state?;
         loop {
-            let decoded = match reader.next_frame() {
-                Ok(Some(frame)) => Ok((frame.envelope, frame.wire_len)),
-                Ok(None) => break,
-                Err(e) => Err(ReadError::Decode(e)),
-            };
-            let failed = decoded.is_err();
-            if frames.send(decoded).await.is_err() || failed {
-                return;
-            }
-        }
-        match stream.read_chunk(READ_CHUNK, true).await {
-            Ok(Some(chunk)) => reader.push(&chunk.bytes),
-            Ok(None) => {
-                if let Err(e) = reader.finish() {
-                    let _ = frames.send(Err(ReadError::Decode(e))).await;
+            match reader.next_frame() {
+                Ok(Some(frame)) => {
+                    let decoded = Ok((frame.envelope, frame.wire_len));
+                    return Some((decoded, Some((stream, reader))));
                 }
-                return;
+                Ok(None) => {}
+                Err(e) => return Some((Err(ReadError::Decode(e)), None)),
             }
-            // The connection's end is reported once, by the end of the queue.
-            Err(quinn::ReadError::ConnectionLost(_)) => return,
-            Err(e) => {
-                let _ = frames
-                    .send(Err(ReadError::Transport(TransportError::from(e))))
-                    .await;
-                return;
+            match stream.read_chunk(READ_CHUNK, true).await {
+                Ok(Some(chunk)) => reader.push(&chunk.bytes),
+                Ok(None) => {
+                    return reader
+                        .finish()
+                        .err()
+                        .map(|e| (Err(ReadError::Decode(e)), None));
+                }
+                // The connection's end is reported by the accept and the other streams.
+                Err(quinn::ReadError::ConnectionLost(_)) => return None,
+                Err(e) => {
+                    let failed = Err(ReadError::Transport(TransportError::from(e)));
+                    return Some((failed, None));
+                }
             }
         }
-    }
+    }))
 }
 
 /// The gateway's sending side of one QUIC connection: the streams, written as

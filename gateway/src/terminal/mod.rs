@@ -147,6 +147,9 @@ pub(crate) struct Terminal {
     changed: watch::Sender<u64>,
     /// Wakes the task when a subscriber consumed output or left.
     progress: Notify,
+    /// Wakes the screen model: output to parse (at once when it comes in small pieces, a
+    /// batch at a time during a flood), a resize, the exit.
+    screen_wake: Notify,
     input: mpsc::Sender<Bytes>,
     control: mpsc::Sender<Control>,
     /// Requests for a snapshot, answered by the screen model's task.
@@ -459,6 +462,7 @@ impl Terminals {
             }),
             changed,
             progress: Notify::new(),
+            screen_wake: Notify::new(),
             input: input_tx,
             control: control_tx,
             snapshots: snapshots_tx,

@@ -1,6 +1,7 @@
 //! The task that owns one PTY: input in, output out (into the log), resize and signals, and
 //! reaping the process — all in one `select!` loop, no thread. The screen model follows the
-//! log in a task of its own ([`follow_screen`]), so parsing never delays the bytes.
+//! log in a task of its own ([`follow_screen`]), so parsing never delays the bytes; while a
+//! program floods, it is woken a batch at a time ([`SCREEN_BATCH`]).
 
 use std::time::Duration;
 
@@ -17,6 +18,19 @@ use super::{Control, ExitInfo, READ_WINDOW, Snapshot, SpawnSpec, Terminal};
 /// Bytes read from the PTY per call. Linux hands out at most ~4 KiB per read of a PTY; a larger
 /// buffer lets one wake-up drain several.
 const READ_BUF: usize = 16 << 10;
+
+/// A read at least this long means the program is printing without pause (the kernel hands
+/// out at most about 4 KiB of a PTY at once): the screen model is then woken per
+/// [`SCREEN_BATCH`], not per read.
+const FLOOD_READ: usize = 2 << 10;
+
+/// Output the screen model is left behind by while a program floods, before it is woken: it
+/// parses one large piece instead of a wake-up (often on the other core) per 4 KiB read.
+const SCREEN_BATCH: u64 = 32 << 10;
+
+/// Longest the screen model waits for the rest of a batch: output that ends on a full read
+/// reaches it this late at the most.
+const SCREEN_DELAY: Duration = Duration::from_millis(5);
 
 /// After the process exited, output still arriving (from children that kept the PTY open) is
 /// collected until this much quiet passes.
@@ -121,9 +135,13 @@ pub(super) async fn run(
     let mut drain_until: Option<Instant> = None;
     let mut kill_at: Option<Instant> = None;
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    // Output the screen model has not been woken for yet (see `SCREEN_BATCH`): when it will be.
+    let mut screen_due: Option<Instant> = None;
+    let mut screen_timer = devtail_rt::Timer::new();
 
     loop {
         let window_open = terminal.lock().backlog() < READ_WINDOW;
+        screen_timer.set(screen_due.map(Instant::into_std));
         tokio::select! {
             biased;
             Some(request) = control.recv() => match request {
@@ -134,6 +152,9 @@ pub(super) async fn run(
                         // The screen model resizes when it reaches this point of the output.
                         let at = state.log.end();
                         state.resizes.push_back((at, rows, cols));
+                        drop(state);
+                        terminal.screen_wake.notify_one();
+                        screen_due = None;
                     }
                 }
                 Control::Signal(number) => {
@@ -161,17 +182,30 @@ pub(super) async fn run(
             Some(data) = input.recv(), if pending.is_empty() && exit.is_none() => pending = data,
             read = reader.read_buf(&mut buf), if window_open && !eof => match read {
                 Ok(0) | Err(_) => eof = true, // EIO: every holder of the PTY's slave side is gone
-                Ok(_) => {
-                    let chunk = buf.split().freeze();
-                    buf.reserve(READ_BUF);
-                    terminal.lock().log.append(&chunk);
+                Ok(n) => {
+                    let behind = {
+                        let mut state = terminal.lock();
+                        state.log.append(&buf);
+                        state.log.end() - state.screen_offset
+                    };
+                    buf.clear();
                     terminal.changed.send_modify(|v| *v += 1);
+                    if n < FLOOD_READ || behind >= SCREEN_BATCH {
+                        terminal.screen_wake.notify_one();
+                        screen_due = None;
+                    } else {
+                        screen_due.get_or_insert_with(|| Instant::now() + SCREEN_DELAY);
+                    }
                     if drain_until.is_some() {
                         drain_until = Some(Instant::now() + DRAIN_QUIET);
                     }
                 }
             },
             () = terminal.progress.notified(), if !window_open => {}
+            () = screen_timer.wait(), if screen_due.is_some() => {
+                terminal.screen_wake.notify_one();
+                screen_due = None;
+            }
             status = child.wait(), if exit.is_none() => {
                 exit = Some(status.map_or(ExitInfo { code: 1, signal: 0 }, exit_info));
                 drain_until = Some(Instant::now() + DRAIN_QUIET);
@@ -187,6 +221,7 @@ pub(super) async fn run(
         if let (true, Some(exit)) = (eof, exit) {
             terminal.lock().exit = Some(exit);
             terminal.changed.send_modify(|v| *v += 1);
+            terminal.screen_wake.notify_one();
             return;
         }
     }
@@ -201,9 +236,7 @@ pub(super) async fn follow_screen(
     mut screen: Screen,
     mut snapshots: mpsc::Receiver<oneshot::Sender<Snapshot>>,
 ) {
-    let mut changed = terminal.changed.subscribe();
     loop {
-        changed.borrow_and_update();
         // The model stands exactly at `screen_offset` here: answer snapshot requests.
         while let Ok(reply) = snapshots.try_recv() {
             let _ = reply.send(snapshot(terminal, &screen));
@@ -276,10 +309,7 @@ pub(super) async fn follow_screen(
             tokio::pin!(pause);
             loop {
                 tokio::select! {
-                    changed = changed.changed() => match changed {
-                        Ok(()) => break,
-                        Err(_) => return,
-                    },
+                    () = terminal.screen_wake.notified() => break,
                     Some(reply) = snapshots.recv() => {
                         let _ = reply.send(snapshot(terminal, &screen));
                     }

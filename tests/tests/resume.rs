@@ -521,6 +521,13 @@ async fn quic_sessions_resume_byte_exact_both_ways_through_dropped_connections()
     eprintln!("8 MiB out, {key} keys in, over 40 QUIC resumes");
 }
 
+/// What `seq 1 400000; echo DONE` prints in a raw terminal.
+fn numbered_output() -> String {
+    let mut expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
+    expected.push_str("DONE\n");
+    expected
+}
+
 over_transports!(
     a_reconnect_goes_through_while_the_app_reads_nothing,
     |transport: Transport| async move {
@@ -545,8 +552,7 @@ over_transports!(
         client.reconnect_now();
         gateway.wait_for_log("session resumed", WAIT).await;
 
-        let mut expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
-        expected.push_str("DONE\n");
+        let expected = numbered_output();
         let mut got = Vec::new();
         while !got.ends_with(b"DONE\n") {
             match tokio::time::timeout(WAIT, terminal.next_event()).await {
@@ -581,8 +587,7 @@ over_transports!(a_short_drop_during_a_flood_loses_nothing, [ws: Ws, wss: Wss], 
     read_until(&mut terminal, "READY\n", WAIT).await;
     terminal.write(&b"\n"[..]).await.unwrap();
 
-    let mut expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
-    expected.push_str("DONE\n");
+    let expected = numbered_output();
     let mut got = Vec::new();
     let mut dropped = false;
     while !got.ends_with(b"DONE\n") {

@@ -14,17 +14,38 @@ use serde::Serialize;
 use super::tty::Tty;
 use super::{Latency, Target, echo_single_threaded, sh};
 
+/// A device's quotas on the gateway, per second.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Quotas {
+    pub(crate) frames_per_sec: u32,
+    pub(crate) input_bytes_per_sec: u32,
+}
+
+/// The gateway's default quotas (`--max-frames-per-sec`, `--max-input-bytes-per-sec`), given
+/// to it explicitly by the fairness run.
+pub(crate) const DEFAULT_QUOTAS: Quotas = Quotas {
+    frames_per_sec: 1000,
+    input_bytes_per_sec: 4 << 20,
+};
+
 /// One device's keystroke echo, alone and while another device floods the gateway with
 /// input (tiny frames and 64 KiB pastes, as fast as its client sends them).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Fairness {
-    /// The gateway's quotas: "default" or "off".
-    pub(crate) quotas: &'static str,
+    /// The gateway's quotas; `None`: off.
+    pub(crate) quotas: Option<Quotas>,
     pub(crate) alone: Latency,
     pub(crate) during_flood: Latency,
     /// What the flooding device got through, frames/s and input bytes/s.
     pub(crate) flood_frames_per_sec: f64,
     pub(crate) flood_input_bytes_per_sec: f64,
+    /// How much of its quotas the flood used: frames/s over the frames quota plus input
+    /// bytes/s over the input quota. The flood's client queues far ahead, first mostly tiny
+    /// frames (held at the frames quota), then mostly pastes (held at the input quota): which
+    /// of the two a window sees varies from run to run, their sum does not. About 1 (a little
+    /// more: pastes are frames too) when the gateway admits all its quotas allow; under 1 when
+    /// it holds the device back further.
+    pub(crate) quota_use: Option<f64>,
 }
 
 /// A client's frames as the gateway acknowledges them: the terminal input bytes of every
@@ -84,7 +105,7 @@ const FLOOD_SETTLE: Duration = Duration::from_secs(4);
 /// keystrokes a run, at least [`FAIRNESS_KEYS`].
 pub(super) async fn run(
     gateway: &TestGateway,
-    quotas: &'static str,
+    quotas: Option<Quotas>,
     keys: usize,
 ) -> anyhow::Result<Fairness> {
     let keys = keys.max(FAIRNESS_KEYS);
@@ -140,11 +161,16 @@ pub(super) async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), flood).await;
     }
     flooder.close().await;
+    let quota_use = quotas.map(|q| {
+        flood_frames_per_sec / f64::from(q.frames_per_sec)
+            + flood_input_bytes_per_sec / f64::from(q.input_bytes_per_sec)
+    });
     Ok(Fairness {
         quotas,
         alone: Latency::of(alone).context("no echo samples")?,
         during_flood: Latency::of(during).context("no echo samples")?,
         flood_frames_per_sec,
         flood_input_bytes_per_sec,
+        quota_use,
     })
 }

@@ -26,26 +26,32 @@ use crate::resume::tcp_counters;
 pub(crate) use fairness::Fairness;
 
 /// The fairness figure on a gateway of its own (the flood must not disturb other figures),
-/// with its default quotas or with them off.
+/// with the gateway's default quotas (given explicitly, so that the report can tell how much of
+/// them the flood used) or with them off.
 pub(crate) async fn fairness(
     gateway: &std::path::Path,
     keys: usize,
     quotas_off: bool,
 ) -> anyhow::Result<Fairness> {
-    let (quotas, args) = if quotas_off {
-        (
-            "off",
-            &[
-                "--max-frames-per-sec",
-                "0",
-                "--max-input-bytes-per-sec",
-                "0",
-            ][..],
-        )
-    } else {
-        ("default", &[][..])
+    let quotas = (!quotas_off).then_some(fairness::DEFAULT_QUOTAS);
+    let args = match quotas {
+        Some(q) => vec![
+            "--max-frames-per-sec".to_owned(),
+            q.frames_per_sec.to_string(),
+            "--max-input-bytes-per-sec".to_owned(),
+            q.input_bytes_per_sec.to_string(),
+        ],
+        None => [
+            "--max-frames-per-sec",
+            "0",
+            "--max-input-bytes-per-sec",
+            "0",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     };
-    let own = TestGateway::start_binary(gateway, args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let own = TestGateway::start_binary(gateway, &args);
     fairness::run(&own, quotas, keys).await
 }
 use peers::{Memory, Mosh, Sshd, UdpRelay};

@@ -159,15 +159,25 @@ pub(crate) fn markdown(report: &Report) -> String {
             "\nOne device's echo while another floods the gateway with input (tiny frames and \
              64 KiB pastes as fast as its client sends, on one connection), devtail ws, at \
              least 1500 keys a run. What got through is what the gateway acknowledged of the \
-             flood during the echo window, which opens 4 s into the flood:\n\n\
-             | gateway quotas | echo p50 / p99 alone | while the other floods | p99 ratio | the flood got through |\n\
-             |---|---|---|---|---|\n",
+             flood during the echo window, which opens 4 s into the flood. The flooding client \
+             queues far ahead, first mostly tiny frames, then mostly pastes, so a window sees \
+             the frames quota or the input quota binding, in proportions that vary from run to \
+             run; quota use (frames/s ÷ frames quota + bytes/s ÷ input quota) near 1 says the \
+             device was held at its quotas, no further:\n\n\
+             | gateway quotas | echo p50 / p99 alone | while the other floods | p99 ratio | the flood got through | quota use |\n\
+             |---|---|---|---|---|---|\n",
         );
         for f in &report.fairness {
+            let quotas = f.quotas.map_or("off".to_owned(), |q| {
+                format!(
+                    "{} frames/s, {:.0} MiB/s",
+                    q.frames_per_sec,
+                    f64::from(q.input_bytes_per_sec) / f64::from(1u32 << 20)
+                )
+            });
             let _ = writeln!(
                 md,
-                "| {} | {:.0} / {:.0} µs | {:.0} / {:.0} µs | {:.2}× | {:.0} frames/s, {:.2} MB/s |",
-                f.quotas,
+                "| {quotas} | {:.0} / {:.0} µs | {:.0} / {:.0} µs | {:.2}× | {:.0} frames/s, {:.2} MB/s | {} |",
                 f.alone.p50_us,
                 f.alone.p99_us,
                 f.during_flood.p50_us,
@@ -175,6 +185,7 @@ pub(crate) fn markdown(report: &Report) -> String {
                 f.during_flood.p99_us / f.alone.p99_us,
                 f.flood_frames_per_sec,
                 f.flood_input_bytes_per_sec / 1e6,
+                f.quota_use.map_or("—".to_owned(), |u| format!("{u:.2}")),
             );
         }
     }
@@ -222,7 +233,7 @@ pub(crate) fn markdown(report: &Report) -> String {
         session.map(kib),
         session.map(|m| m <= TARGET_IDLE_SESSION_KIB * 1000.0 / 1024.0),
     );
-    if let Some(f) = report.fairness.iter().find(|f| f.quotas == "default") {
+    if let Some(f) = report.fairness.iter().find(|f| f.quotas.is_some()) {
         let ratio = f.during_flood.p99_us / f.alone.p99_us;
         target(
             "a flooding device raises another's echo p99 by ≤ 2×",

@@ -186,10 +186,10 @@ pub(super) async fn run(
                     let behind = {
                         let mut state = terminal.lock();
                         state.log.append(&buf);
+                        state.wake_subscribers();
                         state.log.end() - state.screen_offset
                     };
                     buf.clear();
-                    terminal.changed.send_modify(|v| *v += 1);
                     if n < FLOOD_READ || behind >= SCREEN_BATCH {
                         terminal.screen_wake.notify_one();
                         screen_due = None;
@@ -219,8 +219,10 @@ pub(super) async fn run(
             }
         }
         if let (true, Some(exit)) = (eof, exit) {
-            terminal.lock().exit = Some(exit);
-            terminal.changed.send_modify(|v| *v += 1);
+            let mut state = terminal.lock();
+            state.exit = Some(exit);
+            state.wake_subscribers();
+            drop(state);
             terminal.screen_wake.notify_one();
             return;
         }
@@ -263,7 +265,6 @@ pub(super) async fn follow_screen(
         };
         let events = screen.process(&chunk);
         let mut answers = Vec::new();
-        let news;
         {
             let mut state = terminal.lock();
             state.screen_offset += chunk.len() as u64;
@@ -272,7 +273,7 @@ pub(super) async fn follow_screen(
                 state.resizes.pop_front();
             }
             let attached = state.attached() > 0;
-            news = events
+            let news = events
                 .iter()
                 .any(|e| !matches!(e, ScreenEvent::CursorReport(_)));
             for event in events {
@@ -286,12 +287,12 @@ pub(super) async fn follow_screen(
                     ScreenEvent::CursorReport(_) => {}
                 }
             }
+            if news {
+                // Subscribers pick up the new title or clipboard.
+                state.wake_subscribers();
+            }
         }
         terminal.progress.notify_one();
-        if news {
-            // Subscribers pick up the new title or clipboard.
-            terminal.changed.send_modify(|v| *v += 1);
-        }
         for answer in answers {
             // Best effort: a program that floods its input queue does not get an answer.
             let _ = terminal.input.try_send(Bytes::from(answer));

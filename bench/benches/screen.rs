@@ -6,7 +6,10 @@
 //! - `process/corpus/<rows>x<cols>`: the real terminal captures (coloured logs, builds with
 //!   progress bars, full-screen redraws), in 4 KiB reads;
 //! - `process/flood/<rows>x<cols>`: `yes`-style plain lines in a raw terminal (line feeds
-//!   without carriage returns), the throughput scenario of the load tester;
+//!   without carriage returns), the throughput scenario of the load tester, in 4 KiB reads;
+//! - `process/flood-batched/<rows>x<cols>`: the same in the 64 KiB pieces the gateway's screen
+//!   task takes while a program floods (it is woken a batch at a time): most lines scroll out
+//!   within a piece, and those go unparsed;
 //! - `snapshot/<rows>x<cols>`: rendering the screen and 200 lines of scrollback into the ANSI
 //!   text a snapshot sends, after the corpus has been played.
 //!
@@ -24,6 +27,9 @@ const SIZES: [(u16, u16); 2] = [(24, 80), (50, 200)];
 /// A PTY read under load.
 const READ: usize = 4096;
 
+/// What the screen task takes at once during a flood (`terminal::MAX_CHUNK`).
+const BATCH: usize = 64 << 10;
+
 fn flood() -> Vec<u8> {
     let line = b"devtail throughput: the quick brown fox jumps over the lazy dog 0123456789\n";
     line.iter().copied().cycle().take(1 << 20).collect()
@@ -38,6 +44,7 @@ fn main() {
     let corpus_reads = exact_chunks(&all.into(), READ);
     let flood = flood();
     let flood_reads: Vec<&[u8]> = flood.chunks(READ).collect();
+    let flood_batches: Vec<&[u8]> = flood.chunks(BATCH).collect();
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("process");
@@ -55,15 +62,17 @@ fn main() {
             });
         });
         group.throughput(Throughput::Bytes(flood.len() as u64));
-        group.bench_function(format!("flood/{size}"), |b| {
-            let mut screen = Screen::new(rows, cols);
-            b.iter(|| {
-                for read in &flood_reads {
-                    black_box(screen.process(read));
-                }
-                screen.compact();
+        for (name, reads) in [("flood", &flood_reads), ("flood-batched", &flood_batches)] {
+            group.bench_function(format!("{name}/{size}"), |b| {
+                let mut screen = Screen::new(rows, cols);
+                b.iter(|| {
+                    for read in reads {
+                        black_box(screen.process(read));
+                    }
+                    screen.compact();
+                });
             });
-        });
+        }
     }
     group.finish();
 

@@ -11,7 +11,6 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::MAX_CHUNK;
 use super::screen::{Screen, ScreenEvent};
 use super::{Control, ExitInfo, READ_WINDOW, Snapshot, SpawnSpec, Terminal};
 
@@ -26,7 +25,12 @@ const FLOOD_READ: usize = 2 << 10;
 
 /// Output the screen model is left behind by while a program floods, before it is woken: it
 /// parses one large piece instead of a wake-up (often on the other core) per 4 KiB read.
-const SCREEN_BATCH: u64 = 32 << 10;
+const SCREEN_BATCH: u64 = 64 << 10;
+
+/// Most output the screen model takes at once: the larger the piece, the more of a flood's
+/// lines scroll out within it and go unparsed (see `Screen::process`). As much as the PTY is
+/// read ahead of the slowest reader.
+const SCREEN_READ: usize = READ_WINDOW as usize;
 
 /// Longest the screen model waits for the rest of a batch: output that ends on a full read
 /// reaches it this late at the most.
@@ -247,8 +251,8 @@ pub(super) async fn follow_screen(
             let state = terminal.lock();
             // Stop at the next resize, so that it applies exactly where it happened.
             let until = state.resizes.front().map_or(u64::MAX, |&(at, ..)| at);
-            let max = MAX_CHUNK.min(
-                usize::try_from(until.saturating_sub(state.screen_offset)).unwrap_or(MAX_CHUNK),
+            let max = SCREEN_READ.min(
+                usize::try_from(until.saturating_sub(state.screen_offset)).unwrap_or(SCREEN_READ),
             );
             let chunk = state.log.read(state.screen_offset, max);
             let offset = state.screen_offset + chunk.len() as u64;

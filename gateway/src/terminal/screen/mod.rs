@@ -141,6 +141,11 @@ impl Screen {
     /// until it is known to be back in its ground state.
     pub fn process(&mut self, bytes: &[u8]) -> Vec<ScreenEvent> {
         let mut rest = bytes;
+        if let Some((skip, col, pending_wrap)) = self.state.scrolled_past(bytes) {
+            rest = &bytes[skip..];
+            self.state.col = col;
+            self.state.pending_wrap = pending_wrap;
+        }
         while !rest.is_empty() {
             if self.state.ground {
                 rest = &rest[self.state.plain(rest)..];
@@ -235,6 +240,29 @@ impl Screen {
 
 const ESC: u8 = 0x1b;
 
+/// Length of the plain text `bytes` starts with: printable ASCII, CR, LF, tab, backspace. A
+/// word at a time: most words of a flood are printable through and through.
+fn plain_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let plain = |b: &u8| matches!(b, 0x20..=0x7e | b'\r' | b'\n' | b'\t' | 0x08);
+    let mut words = bytes.chunks_exact(8);
+    for (i, word) in words.by_ref().enumerate() {
+        let x = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
+        // Some byte is below 0x20 or above 0x7e (exact as a whole, not per byte): look closer.
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let high = (x.wrapping_add(ONES) | x) & HIGH;
+        if control | high != 0
+            && let Some(at) = word.iter().position(|b| !plain(b))
+        {
+            return i * 8 + at;
+        }
+    }
+    let rest = words.remainder();
+    let at = bytes.len() - rest.len();
+    at + rest.iter().position(|b| !plain(b)).unwrap_or(rest.len())
+}
+
 /// True when `bytes` ends inside a UTF-8 encoded character.
 fn cut_utf8(bytes: &[u8]) -> bool {
     for (back, &b) in bytes.iter().rev().take(4).enumerate() {
@@ -308,6 +336,87 @@ impl State {
 
     fn height(&self) -> usize {
         self.grid.height()
+    }
+
+    /// How much of `bytes` can go unparsed because the rest of it scrolls everything it would
+    /// write out of the screen and the scrollback (during a flood most lines only pass
+    /// through), and the cursor column and pending wrap it would leave. That is a prefix of
+    /// plain text (printable ASCII, CR, LF, tab, backspace) followed by at least
+    /// [`State::scroll_out`] more line feeds before the first other byte, with the parser in
+    /// its ground state and the whole screen scrolling. Skipping it leaves exactly the state
+    /// parsing it would: whatever row the text left the cursor on, the line feeds that follow
+    /// take it to the bottom and then push every row and scrollback line it wrote out; the
+    /// column follows from its text (line feeds keep it); and it holds no escape that could
+    /// change anything else.
+    fn scrolled_past(&self, bytes: &[u8]) -> Option<(usize, usize, bool)> {
+        let scroll_out = self.scroll_out();
+        if !self.ground
+            || self.top != 0
+            || self.bottom + 1 != self.height()
+            || bytes.len() <= scroll_out
+        {
+            return None;
+        }
+        // Most reads are over at this first count (memchr counts with SIMD).
+        if memchr::memchr_iter(b'\n', bytes).count() <= scroll_out {
+            return None;
+        }
+        let plain = plain_len(bytes);
+        // Just past the line feed before the last `scroll_out` of the plain part.
+        let skip = memchr::memrchr_iter(b'\n', &bytes[..plain]).nth(scroll_out)? + 1;
+        let text = &bytes[..skip];
+        // The column: from the last carriage return (column 0), or from where it is now.
+        let (from, col, pending_wrap) = match memchr::memrchr(b'\r', text) {
+            Some(cr) => (cr + 1, 0, false),
+            None => (0, self.col, self.pending_wrap),
+        };
+        let tail = &text[from..];
+        // Tabs and backspaces move the column by rules of their own.
+        let (col, pending_wrap) = if memchr::memchr2(b'\t', 0x08, tail).is_some() {
+            tail.iter()
+                .fold((col, pending_wrap), |at, &b| self.step_column(at, b))
+        } else {
+            let printed = tail.len() - memchr::memchr_iter(b'\n', tail).count();
+            self.print_column((col, pending_wrap), printed)
+        };
+        Some((skip, col, pending_wrap))
+    }
+
+    /// The column and pending wrap after printing `n` one-column characters: where printing
+    /// leaves them (see `print` and [`State::put_char`]), all at once.
+    fn print_column(&self, (col, pending_wrap): (usize, bool), n: usize) -> (usize, bool) {
+        let cols = self.cols();
+        if n == 0 {
+            (col, pending_wrap)
+        } else if self.autowrap {
+            // Positions along the unwrapped line: a pending wrap stands just past the end.
+            let last = if pending_wrap { cols } else { col } + n - 1;
+            match last % cols {
+                end if end == cols - 1 => (end, true),
+                at => (at + 1, false),
+            }
+        } else if pending_wrap || col + n >= cols {
+            (cols - 1, true)
+        } else {
+            (col + n, false)
+        }
+    }
+
+    /// The column and pending wrap after one plain byte (see `execute`).
+    fn step_column(&self, (col, pending_wrap): (usize, bool), byte: u8) -> (usize, bool) {
+        match byte {
+            b'\r' => (0, false),
+            b'\n' => (col, pending_wrap),
+            0x08 => (col.saturating_sub(1), false),
+            b'\t' => (((col / 8 + 1) * 8).min(self.cols() - 1), false),
+            _ => self.print_column((col, pending_wrap), 1),
+        }
+    }
+
+    /// Line feeds that take the cursor from any row to the bottom and then scroll every row
+    /// on the screen and every scrollback line out.
+    fn scroll_out(&self) -> usize {
+        2 * self.height() + SCROLLBACK_LINES
     }
 
     fn cols(&self) -> usize {

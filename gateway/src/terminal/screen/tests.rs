@@ -255,76 +255,73 @@ fn model(screen: &Screen) -> String {
     )
 }
 
+/// Pieces of terminal output: text, controls, escape sequences (complete, cut, ignored,
+/// aborted), UTF-8 and invalid bytes.
+const PIECES: &[&[u8]] = &[
+    b"hello world ",
+    b"0123456789abcdefghijklmnopqrstuvwxyz",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\t",
+    b"\x08",
+    b"\x07",
+    b"\x00",
+    b"\x18",
+    b"\x1a",
+    b"\x7f",
+    b"\x1b",
+    b"\x1b[31m",
+    b"\x1b[1;38;5;208m",
+    b"\x1b[38:2:10:20:30m",
+    b"\x1b[0m",
+    b"\x1b[2J",
+    b"\x1b[H",
+    b"\x1b[5;10H",
+    b"\x1b[K",
+    b"\x1b[2K",
+    b"\x1b[3;8r",
+    b"\x1b[r",
+    b"\x1b[L",
+    b"\x1b[2M",
+    b"\x1b[3P",
+    b"\x1b[4@",
+    b"\x1b[?1049h",
+    b"\x1b[?1049l",
+    b"\x1b[?7l",
+    b"\x1b[?7h",
+    b"\x1b[6n",
+    b"\x1b[1;2;3;4;5;6;7;8;9;10;11;12;13;14;15;16;17;18;19;20;21;22;23;24;25;26;27;28;29;30;31;32;33m",
+    b"\x1b[?1;2$p",
+    b"\x1b[1\x0a2H",
+    b"\x1b]0;a title\x07",
+    b"\x1b]2;other\x1b\\",
+    b"\x1b]52;c;aGk=\x07",
+    b"\x1bP1$qm\x1b\\",
+    b"\x1b_apc\x1b\\",
+    b"\x1b7",
+    b"\x1b8",
+    b"\x1bM",
+    b"\x1bD",
+    b"\x1bE",
+    b"\x1b(B",
+    b"\x1bc",
+    "é".as_bytes(),
+    "日本語".as_bytes(),
+    "█▌".as_bytes(),
+    "\u{9b}".as_bytes(),
+    "e\u{301}".as_bytes(),
+    b"\xff",
+    b"\x80",
+    b"\xe6\x97",
+];
+
 /// The plain-text shortcut in [`Screen::process`] must leave exactly the state the parser alone
 /// would, however the output is cut into reads: random mixes of text, controls, escape
 /// sequences (complete, cut, ignored, aborted), UTF-8 and invalid bytes, in random chunks.
 #[test]
 fn the_plain_text_path_matches_the_parser_alone() {
-    const PIECES: &[&[u8]] = &[
-        b"hello world ",
-        b"0123456789abcdefghijklmnopqrstuvwxyz",
-        b"\r\n",
-        b"\n",
-        b"\r",
-        b"\t",
-        b"\x08",
-        b"\x07",
-        b"\x00",
-        b"\x18",
-        b"\x1a",
-        b"\x7f",
-        b"\x1b",
-        b"\x1b[31m",
-        b"\x1b[1;38;5;208m",
-        b"\x1b[38:2:10:20:30m",
-        b"\x1b[0m",
-        b"\x1b[2J",
-        b"\x1b[H",
-        b"\x1b[5;10H",
-        b"\x1b[K",
-        b"\x1b[2K",
-        b"\x1b[3;8r",
-        b"\x1b[r",
-        b"\x1b[L",
-        b"\x1b[2M",
-        b"\x1b[3P",
-        b"\x1b[4@",
-        b"\x1b[?1049h",
-        b"\x1b[?1049l",
-        b"\x1b[?7l",
-        b"\x1b[?7h",
-        b"\x1b[6n",
-        b"\x1b[1;2;3;4;5;6;7;8;9;10;11;12;13;14;15;16;17;18;19;20;21;22;23;24;25;26;27;28;29;30;31;32;33m",
-        b"\x1b[?1;2$p",
-        b"\x1b[1\x0a2H",
-        b"\x1b]0;a title\x07",
-        b"\x1b]2;other\x1b\\",
-        b"\x1b]52;c;aGk=\x07",
-        b"\x1bP1$qm\x1b\\",
-        b"\x1b_apc\x1b\\",
-        b"\x1b7",
-        b"\x1b8",
-        b"\x1bM",
-        b"\x1bD",
-        b"\x1bE",
-        b"\x1b(B",
-        b"\x1bc",
-        "é".as_bytes(),
-        "日本語".as_bytes(),
-        "█▌".as_bytes(),
-        "\u{9b}".as_bytes(),
-        "e\u{301}".as_bytes(),
-        b"\xff",
-        b"\x80",
-        b"\xe6\x97",
-    ];
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |bound: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % bound as u64) as usize
-    };
+    let mut next = random(0x9e37_79b9_7f4a_7c15);
     for case in 0..2000 {
         let mut output = Vec::new();
         for _ in 0..next(300) {
@@ -347,5 +344,176 @@ fn the_plain_text_path_matches_the_parser_alone() {
             "case {case}: {rows}x{cols}, output {:?}",
             String::from_utf8_lossy(&output)
         );
+    }
+}
+
+/// A small deterministic random source: `next(bound)` is below `bound`.
+fn random(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |bound: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % bound as u64) as usize
+    }
+}
+
+/// Skipping the plain lines a chunk scrolls past ([`Screen::process`]) must leave exactly the
+/// state parsing them would. Each case starts from a random state (random output, then now and
+/// then the cursor at the top, autowrap off, a scroll region, a cut escape sequence), then
+/// floods plain lines of random lengths (wrapping ones, tabs, backspaces, bare line feeds among
+/// them) in large chunks, then more random output.
+#[test]
+fn text_scrolled_past_is_skipped_without_a_trace() {
+    const STARTS: &[&[u8]] = &[
+        b"",
+        b"\x1b[H",
+        b"\x1b[?7l",
+        b"\x1b[2r",
+        b"\x1b[",
+        b"\x1b]0;",
+    ];
+    let mut next = random(0x2545_f491_4f6c_dd1d);
+    let mut skipped = 0;
+    for case in 0..300 {
+        // Narrow screens often: lines then end in the last column more often.
+        let cols = 1 + if next(3) == 0 { next(4) } else { next(100) } as u16;
+        let rows = 1 + next(30) as u16;
+        let mut start = Vec::new();
+        for _ in 0..next(40) {
+            start.extend_from_slice(PIECES[next(PIECES.len())]);
+        }
+        if next(4) == 0 {
+            // The screen full of text, the cursor at the top: the flood's first lines land on
+            // it, and only enough line feeds push all of them out.
+            start.extend_from_slice(b"\x1b[?7h\x1b[r\x1b[H");
+            start.resize(start.len() + usize::from(rows) * usize::from(cols), b'#');
+            start.extend_from_slice(b"\x1b[H");
+        }
+        start.extend_from_slice(STARTS[next(STARTS.len())]);
+        // Lines ending in "\r\n" (or now and then a bare "\n"), then lines ending in a bare
+        // "\n" only (as a raw terminal shows them: the column carries over from line to
+        // line), in random proportions, all of one kind in some cases.
+        let (lines, bare) = match next(3) {
+            0 => (next(1200), 0),
+            1 => (0, next(1200)),
+            _ => (next(1200), next(800)),
+        };
+        // Tabs and backspaces in some of the lines, in half the cases: up to a random line
+        // (a tab aligns the column, so where they continue they would hide a wrong one).
+        let controls_until = if next(2) == 0 {
+            next(lines + bare + 1)
+        } else {
+            0
+        };
+        // Lines up to twice the width, or short ones that never wrap (the line feeds are then
+        // all the scrolling there is).
+        let longest = if next(2) == 0 {
+            2 * usize::from(cols) + 4
+        } else {
+            usize::from(cols) / 2
+        };
+        let mut flood = Vec::new();
+        for line in 0..lines + bare {
+            let controls = if line < controls_until {
+                40
+            } else {
+                usize::MAX
+            };
+            for _ in 0..next(longest + 1) {
+                flood.push(match next(controls) {
+                    0 => b'\t',
+                    1 => 0x08,
+                    _ => b'!' + next(94) as u8,
+                });
+            }
+            let cr = line < lines && next(5) != 0;
+            flood.extend_from_slice(if cr { b"\r\n" } else { b"\n" });
+        }
+        let mut end = Vec::new();
+        for _ in 0..next(10) {
+            end.extend_from_slice(PIECES[next(PIECES.len())]);
+        }
+        let mut fast = Screen::new(rows, cols);
+        let mut reference = Screen::new(rows, cols);
+        // The flood in one piece in some cases: the margin of line feeds after what is skipped
+        // shows only when no more follow.
+        let flood_read = if next(3) == 0 {
+            flood.len()
+        } else {
+            1 + next(flood.len() + 1)
+        };
+        for (part, read) in [(&start, 64), (&flood, flood_read), (&end, 64)] {
+            let mut rest = &part[..];
+            while !rest.is_empty() {
+                let (chunk, left) = rest.split_at(rest.len().min(1 + next(read)));
+                skipped += fast.state.scrolled_past(chunk).map_or(0, |(skip, ..)| skip);
+                let events = fast.process(chunk);
+                reference.parser.advance(&mut reference.state, chunk);
+                assert_eq!(events, std::mem::take(&mut reference.state.events));
+                rest = left;
+            }
+        }
+        assert_eq!(
+            model(&fast),
+            model(&reference),
+            "case {case}: {rows}x{cols}, output {:?}",
+            String::from_utf8_lossy(&[start, flood, end].concat())
+        );
+    }
+    assert!(
+        skipped > 0,
+        "no chunk was skipped: the test does not test skipping"
+    );
+}
+
+/// The worst case for the skip: the cursor at the top of a screen full of text when a flood of
+/// short lines comes in one read. Parsed, the skipped lines would have taken the cursor to the
+/// bottom and scrolled; skipped, the lines after them first walk it down over the old text,
+/// and only then scroll it and themselves out: that is what the line feeds counted for a skip
+/// must cover.
+#[test]
+fn a_flood_skipped_from_the_top_of_a_full_screen_leaves_no_trace() {
+    for (rows, cols) in [(1, 10), (5, 20), (24, 80)] {
+        for lines in 2 * usize::from(rows) + 195..2 * usize::from(rows) + 260 {
+            let mut start = vec![b'#'; usize::from(rows) * usize::from(cols)];
+            start.extend_from_slice(b"\x1b[H");
+            let mut flood = Vec::new();
+            for line in 0..lines {
+                flood.extend_from_slice(format!("{line}\r\n").as_bytes());
+            }
+            let mut fast = Screen::new(rows, cols);
+            let mut reference = Screen::new(rows, cols);
+            for chunk in [&start, &flood] {
+                fast.process(chunk);
+                reference.parser.advance(&mut reference.state, chunk);
+            }
+            assert_eq!(
+                model(&fast),
+                model(&reference),
+                "{rows}x{cols}, {lines} lines"
+            );
+        }
+    }
+}
+
+/// The word-at-a-time scan for plain text agrees with a byte-by-byte one, wherever the first
+/// other byte is and whatever it is.
+#[test]
+fn the_plain_text_scan_finds_the_first_other_byte() {
+    let plain = |b: &u8| matches!(b, 0x20..=0x7e | b'\r' | b'\n' | b'\t' | 0x08);
+    let mut next = random(0x1234_5678_9abc_def1);
+    for _ in 0..20_000 {
+        let mut bytes: Vec<u8> = (0..next(40))
+            .map(|_| match next(8) {
+                0 => [b'\r', b'\n', b'\t', 0x08][next(4)],
+                _ => 0x20 + next(0x5f) as u8,
+            })
+            .collect();
+        if next(3) > 0 {
+            let at = next(bytes.len() + 1);
+            bytes.insert(at, next(256) as u8);
+        }
+        let expected = bytes.iter().position(|b| !plain(b)).unwrap_or(bytes.len());
+        assert_eq!(plain_len(&bytes), expected, "{bytes:?}");
     }
 }

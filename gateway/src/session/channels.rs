@@ -1,25 +1,32 @@
-//! A session's channels: what each client frame does, and the terminal output each channel
-//! carries back.
+//! A session's channels: what each client frame does, and the forwarders that carry terminal
+//! output back.
 //!
 //! Replies to client frames wait in [`Channels::next_reply`] for the session to number them.
-//! Terminal output is polled by the session task itself ([`Channels::poll_output`]), straight
-//! from each channel's subscription: no task or queue between the terminal and the session,
-//! and a channel that is closed or restarted takes its unsent output with it.
+//! Terminal output comes from one forwarder task per channel through a bounded queue; each
+//! forwarder tags its frames with its channel's *generation*, so that frames of a channel that
+//! was closed, reopened or restarted since are recognised and dropped.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::Outbound;
 use crate::Gateway;
 use crate::proto::v1::{self, ErrorCode, envelope::Body};
 use crate::terminal::{
-    Control, Snapshot, SpawnSpec, Subscription, TermEvent, Terminal, TerminalId, term_size,
+    Control, SpawnSpec, Subscription, TermEvent, Terminal, TerminalId, term_size,
 };
+
+/// Terminal output frames queued towards the session, across its channels: at most 8 × 64 KiB
+/// held outside the replay budget (the session drains the queue as fast as it is filled).
+pub(super) const OUTPUT_QUEUE: usize = 8;
+
+/// A frame from a forwarder: its channel's generation, and the frame (boxed: see
+/// `link::Inbound`).
+pub(super) type Output = (u64, Box<Outbound>);
 
 /// Input a terminal could not take yet (its queue is full): the session stops reading client
 /// frames until it is delivered.
@@ -31,146 +38,22 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 /// Size of a terminal opened without one.
 const DEFAULT_SIZE: (u16, u16) = (24, 80);
 
-/// One open channel: its terminal, and the output on its way to the client.
+/// One open channel.
 #[derive(Debug)]
 struct TermChannel {
     terminal: Arc<Terminal>,
     read_only: bool,
-    /// Reads the terminal's output; dropping it (with the channel) detaches.
-    subscription: Subscription,
-    /// Frames taken from the subscription, to go out in order (one batch at most).
-    ready: VecDeque<Body>,
-    /// Output the log dropped before it was read is being replaced by a snapshot.
-    catch_up: Option<CatchUp>,
-    /// The channel's `TermOpened`, when it goes out just before the first snapshot (at the
-    /// snapshot's offset).
-    announce: Option<v1::TermOpened>,
-    /// The exit was taken from the subscription: nothing more comes.
-    finished: bool,
+    /// Tags this channel's output frames.
+    generation: u64,
+    /// The forwarder's subscription, for parking.
+    subscriber: u64,
+    /// Carries output to the client; aborting it drops the subscription (detach).
+    forwarder: JoinHandle<()>,
 }
 
-/// A snapshot standing in for output from `from` that is gone.
-struct CatchUp {
-    from: u64,
-    /// Snapshots taken so far (the log can move past one before it is used).
-    attempts: usize,
-    snapshot: Pin<Box<dyn Future<Output = Option<Snapshot>> + Send + Sync>>,
-}
-
-impl std::fmt::Debug for CatchUp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CatchUp")
-            .field("from", &self.from)
-            .field("attempts", &self.attempts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CatchUp {
-    fn new(terminal: &Arc<Terminal>, from: u64, attempts: usize) -> Self {
-        let terminal = Arc::clone(terminal);
-        Self {
-            from,
-            attempts: attempts + 1,
-            snapshot: Box::pin(async move { terminal.snapshot().await }),
-        }
-    }
-}
-
-impl TermChannel {
-    /// The channel's next frame: what is ready, else the subscription's news (or the
-    /// snapshot standing in for output that is gone). Pending while there is none; the
-    /// terminal (or the screen model) wakes the task.
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Body> {
-        loop {
-            if let Some(body) = self.ready.pop_front() {
-                return Poll::Ready(body);
-            }
-            if let Some(catch_up) = &mut self.catch_up {
-                let Poll::Ready(snapshot) = catch_up.snapshot.as_mut().poll(cx) else {
-                    return Poll::Pending;
-                };
-                let (from, attempts) = (catch_up.from, catch_up.attempts);
-                self.catch_up = None;
-                self.caught_up(snapshot, from, attempts);
-                continue;
-            }
-            if self.finished {
-                return Poll::Pending;
-            }
-            let Poll::Ready(events) = self.subscription.poll_next(cx) else {
-                return Poll::Pending;
-            };
-            let Some(events) = events else {
-                self.finished = true;
-                return Poll::Pending;
-            };
-            for event in events {
-                self.ready.push_back(match event {
-                    TermEvent::Output(data) => Body::TermData(v1::TermData { data }),
-                    TermEvent::Title(title) => Body::TermTitle(v1::TermTitle { title }),
-                    TermEvent::Clipboard { selection, data } => {
-                        Body::TermClipboard(v1::TermClipboard { selection, data })
-                    }
-                    TermEvent::Exit(exit) => {
-                        self.finished = true;
-                        Body::TermExit(v1::TermExit {
-                            code: exit.code,
-                            signal: exit.signal,
-                        })
-                    }
-                    TermEvent::Lost => {
-                        self.catch_up =
-                            Some(CatchUp::new(&self.terminal, self.subscription.offset(), 0));
-                        continue;
-                    }
-                });
-            }
-        }
-    }
-
-    /// Moves the subscription to a snapshot's offset and queues the snapshot, with
-    /// `skipped_bytes` counted from `from`. The screen model stands a little behind the newest
-    /// output during a flood; if the log moved past the snapshot before it got here, another
-    /// is taken, a few times.
-    fn caught_up(&mut self, snapshot: Option<Snapshot>, from: u64, attempts: usize) {
-        let body = match snapshot {
-            None => Body::Error(v1::Error {
-                code: ErrorCode::Internal as i32,
-                message: "the terminal has ended and its screen is gone".to_owned(),
-                request_id: 0,
-            }),
-            Some(snapshot) if self.subscription.skip_to(snapshot.offset) => {
-                if let Some(mut opened) = self.announce.take() {
-                    opened.output_offset = snapshot.offset;
-                    self.ready.push_back(Body::TermOpened(opened));
-                }
-                Body::TermSnapshot(v1::TermSnapshot {
-                    skipped_bytes: snapshot.offset.saturating_sub(from),
-                    screen: snapshot.screen,
-                    scrollback: snapshot.scrollback,
-                    size: Some(term_size(snapshot.size)),
-                    output_offset: snapshot.offset,
-                    title: snapshot.title,
-                })
-            }
-            Some(_) if attempts < SNAPSHOT_ATTEMPTS => {
-                self.catch_up = Some(CatchUp::new(&self.terminal, from, attempts));
-                return;
-            }
-            Some(_) => Body::Error(v1::Error {
-                code: ErrorCode::Internal as i32,
-                message: "the terminal's output moves too fast to snapshot; attach again"
-                    .to_owned(),
-                request_id: 0,
-            }),
-        };
-        self.ready.push_back(body);
-    }
-
-    /// Everything the channel will carry has been taken: its number may be used again.
-    fn done(&self) -> bool {
-        self.finished && self.ready.is_empty()
+impl Drop for TermChannel {
+    fn drop(&mut self) {
+        self.forwarder.abort();
     }
 }
 
@@ -178,11 +61,11 @@ impl TermChannel {
 #[derive(Debug)]
 pub(super) struct Channels {
     gateway: Arc<Gateway>,
+    out: mpsc::Sender<Output>,
     open: HashMap<u32, TermChannel>,
     replies: VecDeque<Outbound>,
-    /// Where the next look for output starts, so that every channel gets its turn.
-    turn: usize,
-    /// The session has no connection: new subscriptions start parked.
+    next_generation: u64,
+    /// The session has no connection: new forwarders start parked.
     parked: bool,
 }
 
@@ -197,12 +80,13 @@ fn clamp_size(size: Option<&v1::TermSize>) -> (u16, u16) {
 }
 
 impl Channels {
-    pub(super) fn new(gateway: Arc<Gateway>) -> Self {
+    pub(super) fn new(gateway: Arc<Gateway>, out: mpsc::Sender<Output>) -> Self {
         Self {
             gateway,
+            out,
             open: HashMap::new(),
             replies: VecDeque::new(),
-            turn: 0,
+            next_generation: 1,
             parked: false,
         }
     }
@@ -232,28 +116,18 @@ impl Channels {
         self.push_reply(Outbound::error(channel, code, message, request_id));
     }
 
-    /// The next output frame of any channel, each channel in turn. Pending while there is
-    /// none: the terminals wake the task.
-    pub(super) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Outbound> {
-        let count = self.open.len();
-        let start = self.turn % count.max(1);
-        for (skip, take) in [(start, count - start), (0, start)] {
-            let channels = self.open.iter_mut().enumerate().skip(skip).take(take);
-            for (i, (&channel, open)) in channels {
-                if let Poll::Ready(body) = open.poll_frame(cx) {
-                    self.turn = i + 1;
-                    return Poll::Ready(Outbound::new(channel, body));
-                }
-            }
-        }
-        Poll::Pending
+    /// True when `generation` is the current one of `channel` (its output may go out).
+    pub(super) fn is_current(&self, channel: u32, generation: u64) -> bool {
+        self.open
+            .get(&channel)
+            .is_some_and(|c| c.generation == generation)
     }
 
     /// Parks (the session lost its connection) or unparks every channel's subscription.
     pub(super) fn park(&mut self, parked: bool) {
         self.parked = parked;
         for channel in self.open.values() {
-            channel.terminal.park(channel.subscription.id(), parked);
+            channel.terminal.park(channel.subscriber, parked);
         }
     }
 
@@ -277,7 +151,7 @@ impl Channels {
             // How much the client missed is unknown: the snapshot counts from the newest output.
             let subscription = old.terminal.subscribe(u64::MAX);
             let from = subscription.offset();
-            self.carry(
+            self.start_forwarder(
                 channel,
                 Arc::clone(&old.terminal),
                 old.read_only,
@@ -373,7 +247,7 @@ impl Channels {
     /// Checks that a new channel may be opened on `channel`.
     fn can_open(&mut self, channel: u32) -> bool {
         // Channels whose terminal ended make room, and their numbers may be used again.
-        self.open.retain(|_, c| !c.done());
+        self.open.retain(|_, c| !c.forwarder.is_finished());
         let problem = if channel == 0 {
             Some((
                 ErrorCode::InvalidArgument,
@@ -474,7 +348,7 @@ impl Channels {
     }
 
     /// Joins a running terminal: replays its output from `replay_from` if the log still holds
-    /// it (an offset past the end means "from now on"), else the channel first sends a
+    /// it (an offset past the end means "from now on"), else the forwarder first sends a
     /// snapshot of the screen standing in for what is gone. Never a silent hole.
     fn attach_terminal(
         &mut self,
@@ -490,7 +364,7 @@ impl Channels {
 
     /// Announces the terminal on the channel and starts carrying its output from the
     /// subscription's offset. With `snapshot_from` (the output offset the client asked for is
-    /// gone) the announcement goes out just before the first snapshot, at its offset.
+    /// gone) the forwarder announces it instead, at the offset of the snapshot it sends first.
     fn start(
         &mut self,
         channel: u32,
@@ -509,11 +383,11 @@ impl Channels {
         let announce = if snapshot_from.is_some() {
             Some(opened)
         } else {
-            // Numbered before the channel's first frame can be.
+            // Numbered before the forwarder's first frame can be.
             self.push_reply(Outbound::new(channel, Body::TermOpened(opened)));
             None
         };
-        self.carry(
+        self.start_forwarder(
             channel,
             terminal,
             read_only,
@@ -523,29 +397,35 @@ impl Channels {
         );
     }
 
-    /// Adds the channel, carrying the subscription's output; with `lost_from`, a snapshot
-    /// first stands in for the output from there that is gone.
-    fn carry(
+    fn start_forwarder(
         &mut self,
         channel: u32,
         terminal: Arc<Terminal>,
         read_only: bool,
         subscription: Subscription,
         announce: Option<v1::TermOpened>,
-        lost_from: Option<u64>,
+        snapshot_from: Option<u64>,
     ) {
-        terminal.park(subscription.id(), self.parked);
-        let catch_up = lost_from.map(|from| CatchUp::new(&terminal, from, 0));
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let subscriber = subscription.id();
+        terminal.park(subscriber, self.parked);
+        let forwarder = tokio::spawn(forward(
+            channel,
+            generation,
+            subscription,
+            announce,
+            snapshot_from,
+            self.out.clone(),
+        ));
         self.open.insert(
             channel,
             TermChannel {
                 terminal,
                 read_only,
-                subscription,
-                ready: VecDeque::new(),
-                catch_up,
-                announce,
-                finished: false,
+                generation,
+                subscriber,
+                forwarder,
             },
         );
     }
@@ -560,7 +440,7 @@ impl Channels {
             Some(c) => {
                 let terminal = Arc::clone(&c.terminal);
                 // Input for a program that has just exited goes nowhere; its exit report is
-                // on its way.
+                // on the way through the forwarder.
                 terminal.try_write(data).map(|data| (terminal, data))
             }
             None => {
@@ -569,4 +449,93 @@ impl Channels {
             }
         }
     }
+}
+
+/// Carries one subscription's events to the session until the terminal exits or the channel
+/// closes (the task is aborted). Output the log dropped before it was read (while the session
+/// was away, or before an attach's `replay_from`) is replaced by a snapshot, counting the
+/// skipped bytes from `lost_from`; `announce` is the channel's `TermOpened`, sent before the
+/// first snapshot at its offset.
+async fn forward(
+    channel: u32,
+    generation: u64,
+    mut subscription: Subscription,
+    mut announce: Option<v1::TermOpened>,
+    mut lost_from: Option<u64>,
+    out: mpsc::Sender<Output>,
+) {
+    let send = |body| out.send((generation, Box::new(Outbound::new(channel, body))));
+    loop {
+        if let Some(from) = lost_from.take() {
+            let body = match catch_up(&mut subscription, from).await {
+                Ok(snapshot) => {
+                    if let Some(mut opened) = announce.take() {
+                        opened.output_offset = snapshot.output_offset;
+                        if send(Body::TermOpened(opened)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Body::TermSnapshot(snapshot)
+                }
+                Err(message) => Body::Error(v1::Error {
+                    code: ErrorCode::Internal as i32,
+                    message,
+                    request_id: 0,
+                }),
+            };
+            if send(body).await.is_err() {
+                return;
+            }
+        }
+        let Some(events) = subscription.next().await else {
+            return;
+        };
+        for event in events {
+            let body = match event {
+                TermEvent::Output(data) => Body::TermData(v1::TermData { data }),
+                TermEvent::Title(title) => Body::TermTitle(v1::TermTitle { title }),
+                TermEvent::Clipboard { selection, data } => {
+                    Body::TermClipboard(v1::TermClipboard { selection, data })
+                }
+                TermEvent::Exit(exit) => Body::TermExit(v1::TermExit {
+                    code: exit.code,
+                    signal: exit.signal,
+                }),
+                TermEvent::Lost => {
+                    lost_from = Some(subscription.offset());
+                    continue;
+                }
+            };
+            // Backpressure: waits while the session is not taking output.
+            if send(body).await.is_err() {
+                return;
+            }
+        }
+        subscription.consumed();
+    }
+}
+
+/// Moves a subscription whose output is gone to the screen's current state: the snapshot to
+/// send, with `skipped_bytes` counted from `from`. The screen model stands a little behind the
+/// newest output during a flood; if the log moves past it before the subscription gets there,
+/// try again.
+async fn catch_up(subscription: &mut Subscription, from: u64) -> Result<v1::TermSnapshot, String> {
+    let terminal = Arc::clone(subscription.terminal());
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        let Some(snapshot) = terminal.snapshot().await else {
+            return Err("the terminal has ended and its screen is gone".to_owned());
+        };
+        if !subscription.skip_to(snapshot.offset) {
+            continue;
+        }
+        return Ok(v1::TermSnapshot {
+            skipped_bytes: snapshot.offset.saturating_sub(from),
+            screen: snapshot.screen,
+            scrollback: snapshot.scrollback,
+            size: Some(term_size(snapshot.size)),
+            output_offset: snapshot.offset,
+            title: snapshot.title,
+        });
+    }
+    Err("the terminal's output moves too fast to snapshot; attach again".to_owned())
 }

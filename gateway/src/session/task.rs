@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
 
-use super::channels::{Channels, PendingInput};
+use super::channels::{self, Channels, Output, PendingInput};
 use super::handshake::Refusal;
 use super::link::{Backlog, Inbound, Link};
 use super::registry::SessionId;
@@ -114,8 +114,9 @@ pub(super) fn start(
     let mut rel_config = reliability::Config::new(Role::Gateway);
     rel_config.replay_budget = config.replay_budget;
     rel_config.idle_timeout = Some(config.idle_timeout);
+    let (out_tx, out_rx) = mpsc::channel(channels::OUTPUT_QUEUE);
     let mut session = Session {
-        channels: Channels::new(Arc::clone(&gateway)),
+        channels: Channels::new(Arc::clone(&gateway), out_tx),
         gateway,
         id,
         device,
@@ -134,13 +135,14 @@ pub(super) fn start(
     link.push(welcome);
     debug!(session = %id, peer = %link.peer, "session started");
     session.link = Some(link);
-    tokio::spawn(session.run(commands, shutdown));
+    tokio::spawn(session.run(commands, out_rx, shutdown));
 }
 
 impl Session {
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Box<Command>>,
+        mut output: mpsc::Receiver<Output>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         // One timer for the session's life, moved only when its deadline changes: a new timer
@@ -204,9 +206,10 @@ impl Session {
                     }
                 },
                 () = deliver(&self.pending_input) => self.pending_input = None,
-                // Straight from the terminals: no task or queue in between.
-                out = std::future::poll_fn(|cx| self.channels.poll_output(cx)), if take_output => {
-                    self.send(Instant::now(), out);
+                Some((generation, out)) = output.recv(), if take_output => {
+                    if self.channels.is_current(out.channel, generation) {
+                        self.send(Instant::now(), *out);
+                    }
                 },
                 () = drained(backlog.as_deref()), if self.transmit_blocked => {}
                 () = timer.wait() => {

@@ -3,8 +3,7 @@
 //! One task per terminal owns the PTY (`task`): it writes input, reads output into an output
 //! log, and reaps the process; a second follows the log with the screen model (`screen`:
 //! titles, clipboard, cursor queries, snapshots). Clients *subscribe*: each subscription reads
-//! the log from its own offset at its own pace — polled by the session task itself, which the
-//! terminal wakes when there is news — and the PTY is read only while the slowest
+//! the log from its own offset at its own pace, and the PTY is read only while the slowest
 //! subscriber is less than 128 KiB behind — a client that stops reading stops the program (it
 //! blocks on write), memory stays bounded. A subscriber whose session lost its connection,
 //! spent its replay budget and stayed away a few seconds is *parked*: it no longer holds the
@@ -18,11 +17,10 @@ mod task;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::proto::v1;
 use log::OutputLog;
@@ -87,15 +85,13 @@ pub(crate) enum Control {
 }
 
 /// Where one subscriber stands.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Reader {
     /// The offset it has consumed up to.
     offset: u64,
     /// Its session has no connection: it does not hold the PTY back (output it misses while
     /// parked and the log drops is replaced by a snapshot).
     parked: bool,
-    /// Wakes the subscriber's task when there is news (it found none when it last looked).
-    waker: Option<Waker>,
 }
 
 /// Mutable state shared between the terminal task and its subscribers. Locked briefly, never
@@ -136,16 +132,6 @@ impl State {
     fn attached(&self) -> usize {
         self.subscribers.values().filter(|r| !r.parked).count()
     }
-
-    /// Wakes every subscriber waiting for news: output, a title or clipboard write, the exit,
-    /// a change of its parking. (Waking only schedules the task: fine under the lock.)
-    fn wake_subscribers(&mut self) {
-        for reader in self.subscribers.values_mut() {
-            if let Some(waker) = reader.waker.take() {
-                waker.wake();
-            }
-        }
-    }
 }
 
 /// One terminal, as seen by the registry and by subscribers.
@@ -157,6 +143,8 @@ pub(crate) struct Terminal {
     args: Vec<String>,
     started_unix_ms: u64,
     state: Mutex<State>,
+    /// Bumped whenever subscribers have something new (output, title, clipboard, exit).
+    changed: watch::Sender<u64>,
     /// Wakes the task when a subscriber consumed output or left.
     progress: Notify,
     /// Wakes the screen model: output to parse (at once when it comes in small pieces, a
@@ -212,12 +200,10 @@ impl Terminal {
     pub(crate) fn park(&self, id: u64, parked: bool) {
         if let Some(reader) = self.lock().subscribers.get_mut(&id) {
             reader.parked = parked;
-            // A subscriber that fell out of the log while parked catches up once unparked.
-            if let Some(waker) = reader.waker.take() {
-                waker.wake();
-            }
         }
         self.progress.notify_one();
+        // A subscriber that fell out of the log while parked catches up once unparked.
+        self.changed.send_modify(|v| *v += 1);
     }
 
     /// Sends input, waiting while the terminal's input queue is full.
@@ -254,7 +240,6 @@ impl Terminal {
             Reader {
                 offset,
                 parked: false,
-                waker: None,
             },
         );
         drop(state);
@@ -264,6 +249,7 @@ impl Terminal {
             offset,
             title_seen: 0,
             clipboard_seen: 0,
+            changed: self.changed.subscribe(),
             finished: false,
         }
     }
@@ -314,8 +300,7 @@ pub(crate) enum TermEvent {
     Exit(ExitInfo),
 }
 
-/// A reader of one terminal's output, polled by its session's task. Dropping it detaches (the
-/// terminal runs on).
+/// A reader of one terminal's output. Dropping it detaches (the terminal runs on).
 #[must_use = "dropping a subscription detaches from the terminal"]
 #[derive(Debug)]
 pub(crate) struct Subscription {
@@ -324,6 +309,7 @@ pub(crate) struct Subscription {
     offset: u64,
     title_seen: u64,
     clipboard_seen: u64,
+    changed: watch::Receiver<u64>,
     /// The exit was returned: nothing more will come.
     finished: bool,
 }
@@ -336,6 +322,10 @@ impl Subscription {
     /// Its id, for [`Terminal::park`].
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    pub(crate) fn terminal(&self) -> &Arc<Terminal> {
+        &self.terminal
     }
 
     /// Moves the read position to `offset` (a snapshot's), if the log still holds it.
@@ -352,61 +342,69 @@ impl Subscription {
     }
 
     /// The next events: output since the last call (up to [`MAX_CHUNK`]), a new title or
-    /// clipboard write, and finally the exit. Output returned counts as consumed: the PTY may
-    /// be read further. Pending while there is nothing new (the terminal wakes the task when
-    /// there is); `None` after the exit was returned.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<TermEvent>>> {
-        if self.finished {
-            return Poll::Ready(None);
+    /// clipboard write, and finally the exit. Waits while there is nothing new. `None` after
+    /// the exit was returned.
+    pub(crate) async fn next(&mut self) -> Option<Vec<TermEvent>> {
+        loop {
+            // Mark the current version seen before looking, so a change made while we look
+            // wakes the next wait.
+            self.changed.borrow_and_update();
+            if self.finished {
+                return None;
+            }
+            let mut events = Vec::new();
+            {
+                let state = self.terminal.lock();
+                if self.offset < state.log.start() {
+                    // Only a parked subscriber falls out of the log: the window holds the
+                    // rest. While it is parked (its session away) nobody would see a
+                    // snapshot: the catch-up waits for the unpark, and shows the screen as it
+                    // is then, not as it was at some moment of the absence.
+                    if !state.subscribers.get(&self.id).is_some_and(|r| r.parked) {
+                        return Some(vec![TermEvent::Lost]);
+                    }
+                } else {
+                    if state.title.0 > self.title_seen {
+                        self.title_seen = state.title.0;
+                        events.push(TermEvent::Title(state.title.1.clone()));
+                    }
+                    if state.clipboard.0 > self.clipboard_seen {
+                        self.clipboard_seen = state.clipboard.0;
+                        events.push(TermEvent::Clipboard {
+                            selection: state.clipboard.1.clone(),
+                            data: state.clipboard.2.clone(),
+                        });
+                    }
+                    let chunk = state.log.read(self.offset, MAX_CHUNK);
+                    if !chunk.is_empty() {
+                        self.offset += chunk.len() as u64;
+                        events.push(TermEvent::Output(chunk));
+                    } else if let Some(exit) = state.exit {
+                        events.push(TermEvent::Exit(exit));
+                        self.finished = true;
+                    }
+                }
+            }
+            if !events.is_empty() {
+                return Some(events);
+            }
+            if self.changed.changed().await.is_err() {
+                // Cannot happen while we hold the terminal (it owns the sender).
+                return None;
+            }
         }
-        let mut events = Vec::new();
+    }
+
+    /// Tells the terminal the output returned so far has been delivered: the PTY may be read
+    /// further.
+    pub(crate) fn consumed(&self) {
         let mut state = self.terminal.lock();
-        let state = &mut *state;
-        let Some(reader) = state.subscribers.get_mut(&self.id) else {
-            // Cannot happen: the entry lives as long as the subscription.
-            return Poll::Ready(None);
-        };
-        if self.offset < state.log.start() {
-            // Only a parked subscriber falls out of the log: the window holds the rest. While
-            // it is parked (its session away) nobody would see a snapshot: the catch-up waits
-            // for the unpark, and shows the screen as it is then, not as it was at some moment
-            // of the absence.
-            if !reader.parked {
-                return Poll::Ready(Some(vec![TermEvent::Lost]));
-            }
-        } else {
-            if state.title.0 > self.title_seen {
-                self.title_seen = state.title.0;
-                events.push(TermEvent::Title(state.title.1.clone()));
-            }
-            if state.clipboard.0 > self.clipboard_seen {
-                self.clipboard_seen = state.clipboard.0;
-                events.push(TermEvent::Clipboard {
-                    selection: state.clipboard.1.clone(),
-                    data: state.clipboard.2.clone(),
-                });
-            }
-            let chunk = state.log.read(self.offset, MAX_CHUNK);
-            if !chunk.is_empty() {
-                self.offset += chunk.len() as u64;
-                reader.offset = self.offset;
-                events.push(TermEvent::Output(chunk));
-                // The terminal task may be waiting for its slowest reader.
-                self.terminal.progress.notify_one();
-            } else if let Some(exit) = state.exit {
-                events.push(TermEvent::Exit(exit));
-                self.finished = true;
-            }
+        let end = state.log.end();
+        if let Some(reader) = state.subscribers.get_mut(&self.id) {
+            reader.offset = self.offset.min(end);
         }
-        if events.is_empty() {
-            // Registered under the lock the terminal takes to publish news: none is missed.
-            match &mut reader.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                waker => *waker = Some(cx.waker().clone()),
-            }
-            return Poll::Pending;
-        }
-        Poll::Ready(Some(events))
+        drop(state);
+        self.terminal.progress.notify_one();
     }
 }
 
@@ -444,6 +442,7 @@ impl Terminals {
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let (snapshots_tx, snapshots_rx) = mpsc::channel(SNAPSHOT_QUEUE);
+        let (changed, _) = watch::channel(0);
         let terminal = Arc::new(Terminal {
             id,
             pid: running.pid,
@@ -461,6 +460,7 @@ impl Terminals {
                 size: (rows, cols),
                 final_snapshot: None,
             }),
+            changed,
             progress: Notify::new(),
             screen_wake: Notify::new(),
             input: input_tx,

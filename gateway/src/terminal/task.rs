@@ -190,10 +190,10 @@ pub(super) async fn run(
                     let behind = {
                         let mut state = terminal.lock();
                         state.log.append(&buf);
-                        state.wake_subscribers();
                         state.log.end() - state.screen_offset
                     };
                     buf.clear();
+                    terminal.changed.send_modify(|v| *v += 1);
                     if n < FLOOD_READ || behind >= SCREEN_BATCH {
                         terminal.screen_wake.notify_one();
                         screen_due = None;
@@ -223,10 +223,8 @@ pub(super) async fn run(
             }
         }
         if let (true, Some(exit)) = (eof, exit) {
-            let mut state = terminal.lock();
-            state.exit = Some(exit);
-            state.wake_subscribers();
-            drop(state);
+            terminal.lock().exit = Some(exit);
+            terminal.changed.send_modify(|v| *v += 1);
             terminal.screen_wake.notify_one();
             return;
         }
@@ -269,6 +267,7 @@ pub(super) async fn follow_screen(
         };
         let events = screen.process(&chunk);
         let mut answers = Vec::new();
+        let news;
         {
             let mut state = terminal.lock();
             state.screen_offset += chunk.len() as u64;
@@ -277,7 +276,7 @@ pub(super) async fn follow_screen(
                 state.resizes.pop_front();
             }
             let attached = state.attached() > 0;
-            let news = events
+            news = events
                 .iter()
                 .any(|e| !matches!(e, ScreenEvent::CursorReport(_)));
             for event in events {
@@ -291,12 +290,12 @@ pub(super) async fn follow_screen(
                     ScreenEvent::CursorReport(_) => {}
                 }
             }
-            if news {
-                // Subscribers pick up the new title or clipboard.
-                state.wake_subscribers();
-            }
         }
         terminal.progress.notify_one();
+        if news {
+            // Subscribers pick up the new title or clipboard.
+            terminal.changed.send_modify(|v| *v += 1);
+        }
         for answer in answers {
             // Best effort: a program that floods its input queue does not get an answer.
             let _ = terminal.input.try_send(Bytes::from(answer));

@@ -7,9 +7,9 @@
 //!   progress bars, full-screen redraws), in 4 KiB reads;
 //! - `process/flood/<rows>x<cols>`: `yes`-style plain lines in a raw terminal (line feeds
 //!   without carriage returns), the throughput scenario of the load tester, in 4 KiB reads;
-//! - `process/flood-batched/<rows>x<cols>`: the same in the 64 KiB pieces the gateway's screen
-//!   task takes while a program floods (it is woken a batch at a time): most lines scroll out
-//!   within a piece, and those go unparsed;
+//! - `process/flood-batched/<rows>x<cols>`: the same in 64 KiB pieces, the least the gateway's
+//!   screen task takes at once while a program floods (it is woken per 64 KiB and takes up to
+//!   128 KiB): most lines scroll out within a piece, and those go unparsed;
 //! - `snapshot/<rows>x<cols>`: rendering the screen and 200 lines of scrollback into the ANSI
 //!   text a snapshot sends, after the corpus has been played.
 //!
@@ -27,7 +27,7 @@ const SIZES: [(u16, u16); 2] = [(24, 80), (50, 200)];
 /// A PTY read under load.
 const READ: usize = 4096;
 
-/// What the screen task takes at once during a flood (`terminal::MAX_CHUNK`).
+/// What the screen task takes at once during a flood, at the least.
 const BATCH: usize = 64 << 10;
 
 fn flood() -> Vec<u8> {

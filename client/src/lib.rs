@@ -8,6 +8,7 @@
 //! lost (PROTOCOL.md §6). A reader task routes incoming frames to channels (bounded: a terminal
 //! nobody reads stops being read from the socket, which stops the gateway reading its PTY).
 
+mod backoff;
 mod connection;
 mod reconnect;
 mod session;

@@ -9,11 +9,10 @@
 //!    terminal's log still holds it, else from a screen snapshot. Input typed since the session
 //!    was lost waits in a bounded queue; input in flight when it was lost may be lost with it.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::backoff::Backoff;
 use crate::{Client, ClientError, ConnectOptions, Notice, Status, Terminal, TerminalEvent};
 use devtail_proto::v1;
 
@@ -26,10 +25,6 @@ async fn connect(endpoint: &Endpoint) -> Result<Client, ClientError> {
     Client::connect(&endpoint.url, &endpoint.token, options).await
 }
 
-/// First reconnect delay; doubles per failed attempt.
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// Longest delay between attempts.
-const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// Input chunks held while disconnected (each a read of the local keyboard or stdin).
 const INPUT_QUEUE: usize = 256;
 
@@ -106,8 +101,8 @@ pub struct ReconnectingTerminal {
     attempts: Option<u32>,
     /// A refusal ended it for good.
     finished: bool,
-    /// PRNG state for the backoff jitter.
-    jitter: u64,
+    /// Delays between re-attaches.
+    backoff: Backoff,
     /// The session's state.
     status: tokio::sync::watch::Receiver<Status>,
     /// The session is resuming (a `Reconnecting` was reported, `Reconnected` is owed).
@@ -168,7 +163,7 @@ impl ReconnectingTerminal {
             lost: None,
             attempts: None,
             finished: false,
-            jitter: u64::from(std::process::id()) | 1,
+            backoff: Backoff::new(),
         }
     }
 
@@ -268,7 +263,7 @@ impl ReconnectingTerminal {
 
     /// Waits out the backoff, then tries once to connect and re-attach.
     async fn retry(&mut self, attempt: u32) -> ReconnectEvent {
-        tokio::time::sleep(self.backoff(attempt)).await;
+        tokio::time::sleep(self.backoff.delay(attempt)).await;
         match self.try_reattach().await {
             Ok(()) => {
                 self.attempts = None;
@@ -304,17 +299,5 @@ impl ReconnectingTerminal {
         self.client = client;
         self.terminal = terminal;
         Ok(())
-    }
-
-    /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)).
-    fn backoff(&mut self, attempt: u32) -> Duration {
-        let ceiling = BACKOFF_BASE
-            .saturating_mul(1 << attempt.min(16))
-            .min(BACKOFF_CAP);
-        self.jitter ^= self.jitter << 13;
-        self.jitter ^= self.jitter >> 7;
-        self.jitter ^= self.jitter << 17;
-        let micros = ceiling.as_micros().max(1) as u64;
-        Duration::from_micros(self.jitter % micros)
     }
 }

@@ -23,10 +23,8 @@ use devtail_proto::reliability::{self, Event, Reliability, Role};
 use devtail_proto::v1::{self, Envelope, envelope::Body};
 use devtail_proto::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
 
-/// First reconnect delay; doubles per failed attempt.
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// Longest delay between attempts.
-const BACKOFF_CAP: Duration = Duration::from_secs(5);
+use crate::backoff::Backoff;
+
 /// Frames a resume may receive before its Welcome (QUIC streams overtaking the control
 /// stream): more is a protocol error.
 const MAX_EARLY_FRAMES: usize = 4096;
@@ -77,7 +75,7 @@ pub(crate) struct Driver {
     pub(crate) endpoint: Arc<Mutex<Option<quinn::Endpoint>>>,
     /// [`Client::reconnect_now`](crate::Client::reconnect_now): drop the connection, resume.
     pub(crate) reconnect_now: Arc<watch::Sender<u64>>,
-    jitter: u64,
+    backoff: Backoff,
     /// [`Client::reconnect_now`](crate::Client::reconnect_now) requests made before the
     /// current connection's attempt began: not for it. One made since (while it connected, or
     /// before its serving started) drops it.
@@ -241,7 +239,7 @@ impl Driver {
             wake: Arc::new(Notify::new()),
             endpoint: Arc::default(),
             reconnect_now: Arc::new(watch::channel(0).0),
-            jitter: u64::from(std::process::id()) | 1,
+            backoff: Backoff::new(),
             requests_seen: 0,
             held: None,
         };
@@ -524,17 +522,10 @@ impl Driver {
     /// The first attempt goes at once (a network change is usually over by then); later ones
     /// back off exponentially with full jitter: uniform in [0, min(cap, base·2^(attempt-1))).
     fn backoff(&mut self, attempt: u32) -> Duration {
-        if attempt <= 1 {
-            return Duration::ZERO;
+        match attempt {
+            0 | 1 => Duration::ZERO,
+            _ => self.backoff.delay(attempt - 1),
         }
-        let ceiling = BACKOFF_BASE
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(BACKOFF_CAP);
-        self.jitter ^= self.jitter << 13;
-        self.jitter ^= self.jitter >> 7;
-        self.jitter ^= self.jitter << 17;
-        let micros = ceiling.as_micros().max(1) as u64;
-        Duration::from_micros(self.jitter % micros)
     }
 }
 

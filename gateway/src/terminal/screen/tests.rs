@@ -333,9 +333,7 @@ fn the_plain_text_path_matches_the_parser_alone() {
         let mut rest = &output[..];
         while !rest.is_empty() {
             let (chunk, left) = rest.split_at(1 + next(rest.len().min(64)));
-            let events = fast.process(chunk);
-            reference.parser.advance(&mut reference.state, chunk);
-            assert_eq!(events, std::mem::take(&mut reference.state.events));
+            feed_both(&mut fast, &mut reference, chunk);
             rest = left;
         }
         assert_eq!(
@@ -345,6 +343,14 @@ fn the_plain_text_path_matches_the_parser_alone() {
             String::from_utf8_lossy(&output)
         );
     }
+}
+
+/// Feeds `chunk` to the model under test and to a reference driven by the parser alone; what
+/// they report must agree.
+fn feed_both(fast: &mut Screen, reference: &mut Screen, chunk: &[u8]) {
+    let events = fast.process(chunk);
+    reference.parser.advance(&mut reference.state, chunk);
+    assert_eq!(events, std::mem::take(&mut reference.state.events));
 }
 
 /// A small deterministic random source: `next(bound)` is below `bound`.
@@ -447,9 +453,7 @@ fn text_scrolled_past_is_skipped_without_a_trace() {
             while !rest.is_empty() {
                 let (chunk, left) = rest.split_at(rest.len().min(1 + next(read)));
                 skipped += fast.state.scrolled_past(chunk).map_or(0, |(skip, ..)| skip);
-                let events = fast.process(chunk);
-                reference.parser.advance(&mut reference.state, chunk);
-                assert_eq!(events, std::mem::take(&mut reference.state.events));
+                feed_both(&mut fast, &mut reference, chunk);
                 rest = left;
             }
         }
@@ -484,8 +488,7 @@ fn a_flood_skipped_from_the_top_of_a_full_screen_leaves_no_trace() {
             let mut fast = Screen::new(rows, cols);
             let mut reference = Screen::new(rows, cols);
             for chunk in [&start, &flood] {
-                fast.process(chunk);
-                reference.parser.advance(&mut reference.state, chunk);
+                feed_both(&mut fast, &mut reference, chunk);
             }
             assert_eq!(
                 model(&fast),

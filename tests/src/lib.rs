@@ -36,9 +36,9 @@ pub fn bin(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // The crates each binary is built from.
     let crates: &[&str] = match name {
-        "devtail-gateway" => &["proto", "gateway"],
-        "devtail" => &["proto", "client"],
-        _ => &["proto", "gateway", "client"],
+        "devtail-gateway" => &["proto", "rt", "gateway"],
+        "devtail" => &["proto", "rt", "client"],
+        _ => &["proto", "rt", "gateway", "client"],
     };
     let newest = crates
         .iter()
@@ -58,7 +58,9 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Modification time of the newest file under `dir` (sources, build script, manifest).
+/// Modification time of the newest file under `dir` (sources, build script, manifest). Unit
+/// test modules (`tests.rs`) are left out: they are not part of a binary, and cargo does not
+/// rebuild one for them.
 fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
     let mut newest = modified(&dir.join("Cargo.toml"));
     let mut stack = vec![dir.join("src")];
@@ -67,7 +69,7 @@ fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else {
+            } else if path.file_name().is_none_or(|name| name != "tests.rs") {
                 newest = newest.max(modified(&path));
             }
         }

@@ -16,14 +16,13 @@ use futures_util::StreamExt as _;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::backoff::Backoff;
 use crate::connection::{ClientError, ConnectOptions, Outbound, Shared, TapDirection};
 use crate::transport::{self, Incoming, Outgoing, ReadFailure, Received};
 use crate::url::GatewayUrl;
 use devtail_proto::reliability::{self, Event, Reliability, Role};
 use devtail_proto::v1::{self, Envelope, envelope::Body};
 use devtail_proto::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
-
-use crate::backoff::Backoff;
 
 /// Frames a resume may receive before its Welcome (QUIC streams overtaking the control
 /// stream): more is a protocol error.
